@@ -1,1 +1,3 @@
-fn main() {}
+fn main() {
+    println!("{}", cni_conform::kernel::current());
+}

@@ -1,0 +1,125 @@
+//! Which kernel runs the VLAN work: this one when it can make 802.1Q links and we hold
+//! CAP_NET_ADMIN, User-Mode Linux otherwise. Never a silent skip: without either, a VLAN test
+//! fails with a message saying what to install.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use futures_util::TryStreamExt;
+use rtnetlink::{LinkVeth, LinkVlan};
+
+use crate::netns::Netns;
+
+/// The runner script (also cargo's test runner through ci/kernel-runner), embedded so the
+/// installed `cni-conform` binary can boot UML on its own.
+pub const UML_RUN_SCRIPT: &str = include_str!("../../ci/uml-run");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Native,
+    Uml,
+}
+
+/// The kernel this process runs on, as reports name it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct KernelInfo {
+    pub release: String,
+    pub backend: Backend,
+}
+
+impl std::fmt::Display for KernelInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.backend {
+            Backend::Native => write!(f, "Linux {} (native)", self.release),
+            Backend::Uml => write!(f, "Linux {} (User-Mode Linux)", self.release),
+        }
+    }
+}
+
+/// `uname -r`, and whether we are inside the UML guest (the runner marks it in the environment;
+/// the UML kernel's release also ends in neither marker, so the variable is the source of truth).
+pub fn current() -> KernelInfo {
+    let release = nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "unknown".into());
+    let backend = if std::env::var("CNI_CONFORM_KERNEL_RUNNER").as_deref() == Ok("uml") {
+        Backend::Uml
+    } else {
+        Backend::Native
+    };
+    KernelInfo { release, backend }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VlanSupportError {
+    #[error(
+        "this kernel ({release}) cannot create 802.1Q VLAN links ({cause}); run the tests through \
+         ci/kernel-runner (plain `cargo test` does, via .cargo/config.toml), which boots User-Mode \
+         Linux: apt-get install -y user-mode-linux kmod"
+    )]
+    NoVlan { release: String, cause: String },
+    #[error(
+        "network namespaces cannot be created here ({0}); run as root (CAP_SYS_ADMIN and \
+         CAP_NET_ADMIN are needed)"
+    )]
+    NoPrivilege(io::Error),
+}
+
+/// Creates a veth and a VLAN on it in a throwaway namespace, in-process.
+pub fn probe_vlan() -> Result<(), VlanSupportError> {
+    let dir = tempfile::tempdir().map_err(VlanSupportError::NoPrivilege)?;
+    let ns =
+        Netns::create("probe", &dir.path().join("probe")).map_err(VlanSupportError::NoPrivilege)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(VlanSupportError::NoPrivilege)?;
+    let outcome: Result<(), String> = runtime.block_on(async {
+        let handle = ns.handle().map_err(|e| e.to_string())?;
+        create_probe_links(&handle).await.map_err(|e| e.to_string())
+    });
+    outcome.map_err(|cause| VlanSupportError::NoVlan {
+        release: current().release,
+        cause,
+    })
+}
+
+async fn create_probe_links(handle: &rtnetlink::Handle) -> Result<(), rtnetlink::Error> {
+    handle
+        .link()
+        .add(LinkVeth::new("probe0", "probe1").build())
+        .execute()
+        .await?;
+    let parent = handle
+        .link()
+        .get()
+        .match_name("probe0")
+        .execute()
+        .try_next()
+        .await?
+        .map(|m| m.header.index)
+        .unwrap_or(0);
+    handle
+        .link()
+        .add(LinkVlan::new("probe0.9", parent, 9).build())
+        .execute()
+        .await?;
+    Ok(())
+}
+
+/// For tests that need a VLAN: fails (never skips) with what to do when the kernel lacks one.
+pub fn require_vlan() {
+    if let Err(e) = probe_vlan() {
+        panic!("{e}");
+    }
+}
+
+/// Finds `linux.uml`.
+pub fn uml_binary() -> Option<PathBuf> {
+    let candidates = [Path::new("/usr/bin/linux.uml")];
+    candidates
+        .into_iter()
+        .find(|p| p.exists())
+        .map(Path::to_path_buf)
+}

@@ -1,0 +1,9 @@
+//! `cni-conform`: runs chained CNI network configurations against any plugin binary inside
+//! throwaway network namespaces, the way a container runtime would, and snapshots the resulting
+//! kernel state.
+//!
+//! Data flow: scenario -> [`sandbox`] (node + pod netns, veth topology) -> [`runtime`] (libcni
+//! semantics, every exec recorded) -> [`snapshot`] (normalized dump of every netns) -> compare.
+
+pub mod kernel;
+pub mod netns;
