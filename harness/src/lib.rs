@@ -7,3 +7,6 @@
 
 pub mod kernel;
 pub mod netns;
+pub mod sandbox;
+pub mod snapshot;
+pub mod topology;
