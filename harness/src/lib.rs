@@ -5,8 +5,10 @@
 //! Data flow: scenario -> [`sandbox`] (node + pod netns, veth topology) -> [`runtime`] (libcni
 //! semantics, every exec recorded) -> [`snapshot`] (normalized dump of every netns) -> compare.
 
+pub mod fixtures;
 pub mod kernel;
 pub mod netns;
+pub mod runtime;
 pub mod sandbox;
 pub mod snapshot;
 pub mod topology;

@@ -1,0 +1,112 @@
+//! `CNI_PATH`: the folders a runtime (and a plugin delegating to IPAM) searches for a plugin by
+//! its `type`.
+//!
+//! The suite's search path is, in order:
+//! 1. a folder of symlinks, one per plugin under test, named after the `type` the configuration
+//!    uses: a plugin binary at any path, under any file name, is found under its type, and it
+//!    shadows a same-named plugin further down (e.g. upstream's `vlan` in /usr/lib/cni);
+//! 2. the folder of the harness's fixture plugins (`conform-veth`, `conform-ipam`);
+//! 3. the system plugin folders [`SYSTEM_PLUGIN_DIRS`] (upstream plugins as interop partners).
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Where distributions and the upstream release put CNI plugins.
+pub const SYSTEM_PLUGIN_DIRS: [&str; 2] = ["/opt/cni/bin", "/usr/lib/cni"];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CniPath {
+    dirs: Vec<PathBuf>,
+}
+
+/// libcni `FindInPath` errors.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FindError {
+    #[error("no plugin name provided")]
+    NoName,
+    #[error("invalid plugin name: {0}")]
+    InvalidName(String),
+    #[error("no paths provided")]
+    NoPaths,
+    #[error("failed to find plugin {plugin:?} in path {path}")]
+    NotFound { plugin: String, path: String },
+}
+
+impl CniPath {
+    pub fn new(dirs: Vec<PathBuf>) -> CniPath {
+        CniPath { dirs }
+    }
+
+    /// The suite's search path (module docs): links each `(type, binary)` into `link_dir`, then
+    /// appends the fixture plugin folder and the system folders.
+    pub fn standard(link_dir: &Path, plugins_under_test: &[(&str, &Path)]) -> io::Result<CniPath> {
+        std::fs::create_dir_all(link_dir)?;
+        for (plugin_type, binary) in plugins_under_test {
+            link_plugin(link_dir, plugin_type, binary)?;
+        }
+        let mut dirs = vec![link_dir.to_path_buf(), fixture_plugin_dir()?];
+        dirs.extend(SYSTEM_PLUGIN_DIRS.iter().map(PathBuf::from));
+        Ok(CniPath { dirs })
+    }
+
+    pub fn dirs(&self) -> &[PathBuf] {
+        &self.dirs
+    }
+
+    /// The first regular file (symlinks followed) named `plugin_type` in the search path.
+    pub fn find(&self, plugin_type: &str) -> Result<PathBuf, FindError> {
+        if plugin_type.is_empty() {
+            return Err(FindError::NoName);
+        }
+        if plugin_type.contains('/') {
+            return Err(FindError::InvalidName(plugin_type.to_string()));
+        }
+        if self.dirs.is_empty() {
+            return Err(FindError::NoPaths);
+        }
+        self.dirs
+            .iter()
+            .map(|dir| dir.join(plugin_type))
+            .find(|candidate| std::fs::metadata(candidate).is_ok_and(|m| m.is_file()))
+            .ok_or_else(|| FindError::NotFound {
+                plugin: plugin_type.to_string(),
+                path: self.to_string(),
+            })
+    }
+}
+
+/// The value of the `CNI_PATH` variable: the folders joined with ':'.
+impl fmt::Display for CniPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let joined = std::env::join_paths(&self.dirs).map_err(|_| fmt::Error)?;
+        f.write_str(&joined.to_string_lossy())
+    }
+}
+
+/// Makes `binary` available as `link_dir/plugin_type` (an absolute symlink, replaced if present).
+pub fn link_plugin(link_dir: &Path, plugin_type: &str, binary: &Path) -> io::Result<()> {
+    let target = std::fs::canonicalize(binary).map_err(|e| {
+        io::Error::new(e.kind(), format!("plugin binary {}: {e}", binary.display()))
+    })?;
+    let link = link_dir.join(plugin_type);
+    match std::fs::remove_file(&link) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    std::os::unix::fs::symlink(target, link)
+}
+
+/// The folder holding the fixture plugin binaries, which cargo builds next to the harness's own
+/// executables: the current executable's folder, or its parent when we are a test binary in
+/// `target/<profile>/deps/`.
+pub fn fixture_plugin_dir() -> io::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let dir = exe
+        .parent()
+        .ok_or_else(|| io::Error::other(format!("{} has no parent folder", exe.display())))?;
+    Ok(match (dir.file_name(), dir.parent()) {
+        (Some(name), Some(profile_dir)) if name == "deps" => profile_dir.to_path_buf(),
+        _ => dir.to_path_buf(),
+    })
+}

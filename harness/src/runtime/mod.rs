@@ -1,0 +1,31 @@
+//! The chain runtime: runs a network configuration list against plugin binaries the way libcni
+//! does (research/cni-spec.md §4.4, §5), and records every plugin execution.
+//!
+//! - [`attachment`]: the runtime's description of one attachment (libcni `RuntimeConf`).
+//! - [`conflist`]: loading and validating a configuration list, version selection.
+//! - [`cni_path`]: where plugins are looked up (`CNI_PATH`) and the fixture plugins' folder.
+//! - [`exec`]: one plugin execution in a netns, with timeout, exit status, wall time and peak RSS.
+//! - [`outcome`]: what a plugin's exit status and stdout mean under the protocol.
+//! - [`cache`]: the libcni-compatible result cache.
+//! - [`chain`]: ADD, CHECK, DEL, GC, STATUS and VERSION over a whole list.
+//!
+//! The API is synchronous: plugins are processes, and a caller that wants concurrency runs
+//! executions from several threads.
+
+pub mod attachment;
+pub mod cache;
+pub mod chain;
+pub mod cni_path;
+pub mod conflist;
+pub mod exec;
+pub mod outcome;
+
+pub use attachment::{Attachment, AttachmentKey};
+pub use cache::{CachedAttachment, ResultCache};
+pub use chain::{ChainError, ChainRun, PluginFailure, PluginId, Runtime};
+pub use cni_path::{CniPath, FindError, fixture_plugin_dir};
+pub use conflist::{ConfigError, NetworkConfigList, PluginConfig};
+pub use exec::{CniCommand, ExecRequest, Execution, ExitStatus, RawBytes, execute};
+pub use outcome::{
+    Finding, Outcome, PluginResult, SuccessOutput, VersionInfo, Violation, ViolationKind,
+};
