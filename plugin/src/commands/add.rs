@@ -1,0 +1,300 @@
+//! ADD: validate against the kernel's current state, create the VLAN under a temporary name
+//! straight in `CNI_NETNS`, rename it, run IPAM, configure it, and roll everything back on any
+//! failure after the link exists.
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+
+use cni_types::{CniResult, Interface, IpConfig};
+use nix::errno::Errno;
+
+use super::{Invocation, netlink_error};
+use crate::env::Command;
+use crate::error::Error;
+use crate::ipam::Delegate;
+use crate::netlink::{Link, Namespace, Netlink, NewVlan};
+use crate::result;
+
+/// Temporary-name collisions tolerated before giving up (each draws a new random suffix).
+const TEMP_NAME_ATTEMPTS: u32 = 3;
+
+pub async fn add<K: Netlink>(kernel: &K, inv: &Invocation<'_>) -> Result<CniResult, Error> {
+    if let Some(ipam) = &inv.ipam {
+        ipam.locate()?;
+    }
+    let master = preflight(kernel, inv).await?;
+    let index = create(kernel, inv, &master).await?;
+    let mut undo = Undo { index, ipam: None };
+    match set_up(kernel, inv, &mut undo).await {
+        Ok(result) => Ok(result),
+        Err(error) => Err(undo.run(kernel, inv, error).await),
+    }
+}
+
+/// Everything checkable before the kernel is changed: the target name is free, the master
+/// exists and is up, and the MTU fits.
+async fn preflight<K: Netlink>(kernel: &K, inv: &Invocation<'_>) -> Result<Link, Error> {
+    let placement = &inv.placement;
+    let existing = kernel
+        .link_by_name(Namespace::Container, &placement.link_name)
+        .await
+        .map_err(netlink_error(format!(
+            "looking up {:?} in CNI_NETNS",
+            placement.link_name
+        )))?;
+    if existing.is_some() {
+        return Err(target_exists(inv));
+    }
+    let master = kernel
+        .link_by_name(placement.master_namespace, &placement.master)
+        .await
+        .map_err(netlink_error(format!(
+            "looking up master {:?}",
+            placement.master
+        )))?
+        .ok_or_else(|| master_not_found(inv))?;
+    if !master.up {
+        return Err(Error::MasterDown {
+            master: placement.master.clone(),
+        });
+    }
+    inv.conf.check_mtu(master.mtu)?;
+    Ok(master)
+}
+
+/// Creates the VLAN under a temporary name in `CNI_NETNS` and returns its index there. A
+/// direct create with the final name could collide with a name in the runtime's namespace,
+/// where the kernel first registers a link sent from there.
+async fn create<K: Netlink>(kernel: &K, inv: &Invocation<'_>, master: &Link) -> Result<u32, Error> {
+    let placement = &inv.placement;
+    let mut attempts = 0;
+    let temp_name = loop {
+        attempts += 1;
+        let temp_name = temp_name();
+        let vlan = NewVlan {
+            temp_name: &temp_name,
+            parent_index: master.index,
+            tag: inv.conf.vlan,
+            mtu: inv.conf.mtu,
+            into_container: placement.master_namespace == Namespace::Runtime,
+        };
+        match kernel.create_vlan(placement.master_namespace, &vlan).await {
+            Ok(()) => break temp_name,
+            // EEXIST is either our temporary name (retry with another) or the (master, id)
+            // pair, which the kernel keeps unique across namespaces.
+            Err(e) if e.errno() == Some(Errno::EEXIST) => {
+                if attempts < TEMP_NAME_ATTEMPTS && temp_name_taken(kernel, inv, &temp_name).await?
+                {
+                    continue;
+                }
+                return Err(Error::DuplicateVlan {
+                    master: placement.master.clone(),
+                    id: inv.conf.vlan.id,
+                    protocol: inv.conf.vlan.protocol,
+                });
+            }
+            Err(e) if e.errno() == Some(Errno::ENODEV) => return Err(master_not_found(inv)),
+            Err(source) => {
+                return Err(Error::KernelRefusedLink {
+                    master: placement.master.clone(),
+                    id: inv.conf.vlan.id,
+                    source,
+                });
+            }
+        }
+    };
+    kernel
+        .link_by_name(Namespace::Container, &temp_name)
+        .await
+        .map_err(netlink_error(format!(
+            "looking up the new VLAN {temp_name:?}"
+        )))?
+        .map(|link| link.index)
+        .ok_or_else(|| Error::Netlink {
+            operation: format!("looking up the new VLAN {temp_name:?}"),
+            source: crate::netlink::NetlinkError::Kernel(Errno::ENODEV),
+        })
+}
+
+async fn temp_name_taken<K: Netlink>(
+    kernel: &K,
+    inv: &Invocation<'_>,
+    temp_name: &str,
+) -> Result<bool, Error> {
+    for ns in [inv.placement.master_namespace, Namespace::Container] {
+        let found = kernel
+            .link_by_name(ns, temp_name)
+            .await
+            .map_err(netlink_error(format!("looking up {temp_name:?}")))?;
+        if found.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Unique across concurrent plugin processes (the pid) and, with high probability, across the
+/// leftovers of crashed ones (the random part).
+fn temp_name() -> String {
+    let random = RandomState::new().build_hasher().finish();
+    format!(
+        "vlt{:06x}{:06x}",
+        std::process::id() & 0xff_ffff,
+        random & 0xff_ffff
+    )
+}
+
+/// What a failed ADD must take back.
+struct Undo<'a> {
+    index: u32,
+    /// Set once IPAM ADD has been started: the spec asks for a DEL to the delegate even when its
+    /// ADD failed, since it may have allocated before failing.
+    ipam: Option<&'a Delegate>,
+}
+
+impl Undo<'_> {
+    /// Deletes the link, then releases the IPAM allocation (an address must not be handed out
+    /// again while a link still holds it). Cleanup failures go into the error's details.
+    async fn run<K: Netlink>(self, kernel: &K, inv: &Invocation<'_>, error: Error) -> Error {
+        let mut failures = Vec::new();
+        match kernel.delete_link(self.index).await {
+            Err(e) if e.errno() != Some(Errno::ENODEV) => failures.push(Error::Netlink {
+                operation: format!(
+                    "rolling back: deleting the new VLAN {:?}",
+                    inv.placement.link_name
+                ),
+                source: e,
+            }),
+            _ => {}
+        }
+        if let Some(ipam) = self.ipam
+            && let Err(e) = ipam.run(Command::Del, inv.stdin)
+        {
+            failures.push(e);
+        }
+        error.followed_by(failures)
+    }
+}
+
+async fn set_up<'a, K: Netlink>(
+    kernel: &K,
+    inv: &'a Invocation<'a>,
+    undo: &mut Undo<'a>,
+) -> Result<CniResult, Error> {
+    let placement = &inv.placement;
+    kernel
+        .rename_link(undo.index, &placement.link_name)
+        .await
+        .map_err(|e| {
+            if e.errno() == Some(Errno::EEXIST) {
+                target_exists(inv)
+            } else {
+                Error::Netlink {
+                    operation: format!("renaming the new VLAN to {:?}", placement.link_name),
+                    source: e,
+                }
+            }
+        })?;
+    let link = kernel
+        .link_by_index(Namespace::Container, undo.index)
+        .await
+        .map_err(netlink_error(format!(
+            "looking up {:?}",
+            placement.link_name
+        )))?
+        .ok_or_else(|| Error::Netlink {
+            operation: format!("looking up {:?}", placement.link_name),
+            source: crate::netlink::NetlinkError::Kernel(Errno::ENODEV),
+        })?;
+    let ipam_result = match &inv.ipam {
+        Some(ipam) => {
+            undo.ipam = Some(ipam);
+            Some(ipam.add(inv.stdin, inv.conf.version)?)
+        }
+        None => None,
+    };
+    let ips: Vec<&IpConfig> = ipam_result.iter().flat_map(|r| &r.ips).collect();
+    configure(kernel, inv, &link, &ips, ipam_result.as_ref()).await?;
+    let interface = Interface {
+        name: link.name.clone(),
+        mac: link.mac.clone(),
+        mtu: Some(link.mtu),
+        sandbox: Some(inv.sandbox.to_string()),
+        ..Interface::default()
+    };
+    Ok(result::assemble(
+        inv.conf.prev_result.as_ref(),
+        interface,
+        ipam_result.as_ref(),
+        &inv.conf.dns,
+    ))
+}
+
+/// Addresses, then up, then routes: the kernel refuses a route via a gateway on a link that
+/// is down.
+async fn configure<K: Netlink>(
+    kernel: &K,
+    inv: &Invocation<'_>,
+    link: &Link,
+    ips: &[&IpConfig],
+    ipam_result: Option<&CniResult>,
+) -> Result<(), Error> {
+    if ips.iter().any(|ip| ip.address.addr().is_ipv6()) {
+        kernel
+            .enable_ipv6(&link.name)
+            .await
+            .map_err(|source| Error::Ipv6Unavailable {
+                ifname: link.name.clone(),
+                source,
+            })?;
+    }
+    for ip in ips {
+        kernel
+            .add_address(link.index, ip.address)
+            .await
+            .map_err(netlink_error(format!(
+                "adding address {} to {:?}",
+                ip.address, link.name
+            )))?;
+    }
+    kernel.set_link_up(link.index).await.map_err(|e| {
+        if e.errno() == Some(Errno::ENETDOWN) {
+            Error::MasterDown {
+                master: inv.placement.master.clone(),
+            }
+        } else {
+            Error::Netlink {
+                operation: format!("setting {:?} up", link.name),
+                source: e,
+            }
+        }
+    })?;
+    for route in ipam_result.iter().flat_map(|r| &r.routes) {
+        let installed = cni_types::Route {
+            gw: result::route_gateway(route, ips),
+            ..route.clone()
+        };
+        kernel
+            .add_route(link.index, &installed)
+            .await
+            .map_err(netlink_error(format!(
+                "adding route to {} via {:?} on {:?}",
+                route.dst, installed.gw, link.name
+            )))?;
+    }
+    Ok(())
+}
+
+fn target_exists(inv: &Invocation<'_>) -> Error {
+    Error::TargetExists {
+        name: inv.placement.link_name.clone(),
+        netns: inv.sandbox.to_string(),
+    }
+}
+
+fn master_not_found(inv: &Invocation<'_>) -> Error {
+    Error::MasterNotFound {
+        master: inv.placement.master.clone(),
+        netns: inv.placement.master_namespace.describe(),
+    }
+}
