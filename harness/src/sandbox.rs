@@ -18,6 +18,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use cni_types::names::validate_ifname;
 use ipnet::IpNet;
 use nix::errno::Errno;
 use rtnetlink::Handle;
@@ -25,7 +26,7 @@ use rtnetlink::packet_route::link::{LinkAttribute, LinkMessage};
 use tempfile::TempDir;
 
 use crate::netns::Netns;
-use crate::topology::{self, Endpoint, NODE, Topology, TopologyError, VlanTag};
+use crate::topology::{Endpoint, NODE, Topology, TopologyError, VlanTag};
 
 /// Where the netns files live inside the sandbox folder (the rest is free for the runtime's
 /// cache and reports).
@@ -267,9 +268,17 @@ impl Sandbox {
         self.block_on(async {
             let handle = self.handle(netns)?;
             let index = self.index_of(&handle, netns, name).await?;
-            netlink::add_address(&handle, index, cidr)
-                .await
-                .context(|| format!("adding address {cidr} to {netns}/{name}"))
+            let added = netlink::add_address(&handle, index, cidr).await;
+            let without_ipv6 = matches!(&added, Err(e) if cidr.addr().is_ipv6()
+                && netlink::errno(e) == Some(Errno::EOPNOTSUPP));
+            added.context(|| {
+                let hint = if without_ipv6 {
+                    " (this kernel runs without IPv6; under User-Mode Linux load the ipv6 module)"
+                } else {
+                    ""
+                };
+                format!("adding address {cidr} to {netns}/{name}{hint}")
+            })
         })
     }
 
@@ -515,7 +524,12 @@ impl Sandbox {
         netns: &str,
         name: &str,
     ) -> Result<Option<LinkMessage>, SandboxError> {
-        topology::validate_link_name("link name", name)?;
+        // A name the kernel cannot hold would come back as a confusing EINVAL or ENODEV.
+        validate_ifname(name).map_err(|reason| SandboxError::InvalidArgument {
+            what: "link name",
+            value: name.into(),
+            reason: reason.to_string(),
+        })?;
         netlink::find_link(handle, name)
             .await
             .context(|| format!("looking up link {netns}/{name}"))

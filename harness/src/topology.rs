@@ -222,7 +222,11 @@ impl Endpoint {
 
     /// The checks that need no other endpoint; `field` is this endpoint's path for the error.
     pub fn validate(&self, field: &str) -> Result<(), TopologyError> {
-        validate_link_name(&format!("{field}.name"), &self.name)?;
+        validate_ifname(&self.name).map_err(|reason| TopologyError::BadLinkName {
+            field: format!("{field}.name"),
+            value: self.name.clone(),
+            reason,
+        })?;
         if self.name == LOOPBACK {
             return Err(TopologyError::DuplicateLink {
                 field: format!("{field}.name"),
@@ -239,15 +243,6 @@ impl Endpoint {
             _ => Ok(()),
         }
     }
-}
-
-/// The kernel's interface-name rules, reported against `field`.
-pub fn validate_link_name(field: &str, name: &str) -> Result<(), TopologyError> {
-    validate_ifname(name).map_err(|reason| TopologyError::BadLinkName {
-        field: field.to_string(),
-        value: name.to_string(),
-        reason,
-    })
 }
 
 impl VlanTag {

@@ -340,11 +340,45 @@ fn tampering_helpers_change_exactly_what_they_say() {
         !sandbox.link_exists("node", "x0").unwrap(),
         "the failed pair was removed"
     );
+    // A VLAN's MTU cannot exceed its parent's (1300 here).
     let error = sandbox.set_mtu("pod", "eth0.7", 9000).unwrap_err();
-    assert_eq!(error.errno(), Some(Errno::EINVAL), "{error}");
+    assert_eq!(error.errno(), Some(Errno::ERANGE), "{error}");
+    // Renamed, then refused its MTU: the half-made VLAN is removed, the parent stays.
+    let too_big = Endpoint::new("pod", "eth0.8").mtu(9000);
+    let tag = VlanTag::new(8, VlanProtocol::Ieee8021Q);
+    let error = sandbox.add_vlan(&too_big, "pod", "eth0", tag).unwrap_err();
+    assert!(
+        error.to_string().contains("pod/eth0.8, mtu 9000"),
+        "{error}"
+    );
+    assert!(!sandbox.link_exists("pod", "eth0.8").unwrap());
+    assert!(sandbox.link_exists("pod", "eth0").unwrap());
     assert!(matches!(
         sandbox.set_up("nowhere", "eth0", true),
         Err(SandboxError::UnknownNetns(n)) if n == "nowhere"
+    ));
+    assert!(matches!(
+        sandbox.set_up("pod", "bad name", true),
+        Err(SandboxError::InvalidArgument {
+            what: "link name",
+            ..
+        })
+    ));
+    let with_host_bits = "10.1.0.1/24".parse().unwrap();
+    assert!(matches!(
+        sandbox.add_route("pod", with_host_bits, None, Some("eth0")),
+        Err(SandboxError::InvalidArgument {
+            what: "route destination",
+            ..
+        })
+    ));
+    let v6_gateway = Some("2001:db8::1".parse().unwrap());
+    assert!(matches!(
+        sandbox.add_route("pod", "10.8.0.0/16".parse().unwrap(), v6_gateway, None),
+        Err(SandboxError::InvalidArgument {
+            what: "route gateway",
+            ..
+        })
     ));
 
     // A deleted pod takes its links along; its path stays known but points nowhere.

@@ -213,5 +213,5 @@ fn cni_result_uses_netns_names_and_the_links_mac_symbols() {
         .collect();
     let ghost = normalized["interfaces"][1]["mac"].as_str().unwrap();
     assert!(!link_symbols.iter().any(|s| s == ghost), "{ghost}");
-    insta::assert_snapshot!("cni_result_normalized", snapshot.to_yaml());
+    insta::assert_yaml_snapshot!("cni_result_normalized", normalized);
 }
