@@ -8,7 +8,10 @@
 pub mod fixtures;
 pub mod kernel;
 pub mod netns;
+pub mod report;
 pub mod runtime;
 pub mod sandbox;
+pub mod scenario;
 pub mod snapshot;
 pub mod topology;
+pub mod uml;

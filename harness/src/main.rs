@@ -1,3 +1,283 @@
-fn main() {
-    println!("{}", cni_conform::kernel::current());
+//! `cni-conform`: the conformance suite for CNI VLAN plugins.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use cni_conform::report;
+use cni_conform::runtime::fixture_plugin_dir;
+use cni_conform::scenario::{
+    Feature, Library, Progress, StoredStates, SuiteOptions, run::applicable_versions, run_suite,
+};
+use cni_conform::uml::{KernelChoice, ensure_vlan_kernel};
+use cni_types::CniVersion;
+
+#[derive(Parser)]
+#[command(
+    name = "cni-conform",
+    version,
+    about = "Conformance suite for CNI VLAN plugins: runs chained network configurations against \
+             a plugin binary in throwaway network namespaces and checks links, addresses, routes \
+             and results against stored expectations."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the scenarios against a plugin and print a scenario x version table.
+    Run(RunArgs),
+    /// List scenarios with their clauses and features.
+    List {
+        #[arg(long, value_name = "DIR")]
+        scenarios: Option<PathBuf>,
+    },
+    /// Show what a scenario does, step by step.
+    Explain {
+        scenario: String,
+        #[arg(long, value_name = "DIR")]
+        scenarios: Option<PathBuf>,
+    },
+    /// Print the kernel this would run on (native or User-Mode Linux) and whether it makes VLANs.
+    Kernel,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// The VLAN plugin binary under test (default: the reference `vlan` next to this binary).
+    #[arg(long, value_name = "PATH")]
+    plugin: Option<PathBuf>,
+    /// The `type` the scenario configurations use for the plugin under test.
+    #[arg(long, default_value = "vlan", value_name = "TYPE")]
+    plugin_type: String,
+    /// Extra plugin folders searched before the fixture and system folders (colon-separated).
+    #[arg(long, value_name = "DIRS")]
+    cni_path: Option<String>,
+    /// Scenario folder; its fixtures are the sibling `fixtures/` folder.
+    #[arg(long, value_name = "DIR")]
+    scenarios: Option<PathBuf>,
+    /// Only scenarios whose id matches (substring, or a glob with * and ?).
+    #[arg(long, value_name = "PATTERN")]
+    filter: Option<String>,
+    /// Only these CNI versions (comma-separated, e.g. 0.4.0,1.1.0).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    versions: Option<Vec<String>>,
+    /// Leave out scenarios needing this feature (repeatable): chaining, link-in-container,
+    /// check, gc, status, vlan-protocol, ipam-optional, upstream-plugins, concurrency.
+    #[arg(long = "skip-feature", value_name = "F")]
+    skip_features: Vec<String>,
+    /// Cases run at once, each in its own sandbox.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    jobs: usize,
+    /// Write JUnit XML, JSON, Markdown and failure reproducers here.
+    #[arg(long, value_name = "DIR")]
+    report_dir: Option<PathBuf>,
+    /// Seconds one plugin execution may take before it is killed (a finding).
+    #[arg(long, default_value_t = 30, value_name = "S")]
+    timeout: u64,
+    /// Which kernel runs the suite: auto (native if it makes 802.1Q links, else UML), native, uml.
+    #[arg(long, value_enum, default_value_t = KernelChoice::Auto, env = "CNI_CONFORM_KERNEL")]
+    kernel: KernelChoice,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Run(args) => run(args),
+        Command::List { scenarios } => list(&library(scenarios)),
+        Command::Explain {
+            scenario,
+            scenarios,
+        } => explain(&library(scenarios), &scenario),
+        Command::Kernel => {
+            println!("{}", cni_conform::kernel::current());
+            match cni_conform::kernel::probe_vlan() {
+                Ok(()) => println!("802.1Q: yes"),
+                Err(e) => println!("802.1Q: no ({e})"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    };
+    outcome.unwrap_or_else(|message| {
+        eprintln!("cni-conform: {message}");
+        ExitCode::from(2)
+    })
+}
+
+fn library(dir: Option<PathBuf>) -> Library {
+    dir.as_deref().map_or_else(Library::bundled, Library::at)
+}
+
+fn run(args: RunArgs) -> Result<ExitCode, String> {
+    // Validate every argument before booting anything.
+    let versions = args
+        .versions
+        .map(|list| {
+            list.iter()
+                .map(|v| {
+                    v.parse::<CniVersion>()
+                        .map_err(|e| format!("--versions: {e}"))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?;
+    let skip_features = args
+        .skip_features
+        .iter()
+        .map(|f| {
+            Feature::ALL
+                .into_iter()
+                .find(|x| x.name() == f)
+                .ok_or_else(|| {
+                    let names: Vec<&str> = Feature::ALL.iter().map(|x| x.name()).collect();
+                    format!(
+                        "--skip-feature {f:?}: unknown feature; one of {}",
+                        names.join(", ")
+                    )
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if args.jobs == 0 {
+        return Err("--jobs must be at least 1".into());
+    }
+    let plugin = match args.plugin {
+        Some(p) => p,
+        None => fixture_plugin_dir()
+            .map_err(|e| format!("cannot find the reference plugin: {e}"))?
+            .join("vlan"),
+    };
+    let plugin = std::fs::canonicalize(&plugin)
+        .map_err(|e| format!("--plugin {}: {e}", plugin.display()))?;
+    let library = library(args.scenarios);
+    if !library.scenarios_dir.is_dir() {
+        return Err(format!(
+            "--scenarios {}: not a folder",
+            library.scenarios_dir.display()
+        ));
+    }
+    let extra_cni_path: Vec<PathBuf> = args
+        .cni_path
+        .iter()
+        .flat_map(|dirs| dirs.split(':'))
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .collect();
+    if let Some(missing) = extra_cni_path.iter().find(|d| !d.is_dir()) {
+        return Err(format!("--cni-path: {} is not a folder", missing.display()));
+    }
+    if let Some(dir) = &args.report_dir {
+        std::fs::create_dir_all(dir).map_err(|e| format!("--report-dir {}: {e}", dir.display()))?;
+    }
+    ensure_vlan_kernel(args.kernel)?;
+
+    let options = SuiteOptions {
+        plugin,
+        plugin_type: args.plugin_type,
+        extra_cni_path,
+        filter: args.filter,
+        versions,
+        skip_features,
+        jobs: args.jobs,
+        timeout: Duration::from_secs(args.timeout),
+    };
+    let states = StoredStates::new(&library.states_dir());
+    let progress = |p: Progress| match p {
+        Progress::Planned { cases } => eprintln!("cni-conform: {cases} cases"),
+        Progress::Finished { done, of, case } => eprintln!(
+            "[{done}/{of}] {} @ {}: {:?}",
+            case.scenario, case.version, case.status
+        ),
+    };
+    let report = run_suite(&library, &options, &states, &progress)?;
+    print!("{}", report::table::render(&report));
+    if let Some(dir) = &args.report_dir {
+        let written = report::write_all(&report, dir)
+            .map_err(|e| format!("writing reports to {}: {e}", dir.display()))?;
+        eprintln!(
+            "cni-conform: reports in {} ({} files)",
+            dir.display(),
+            written.len()
+        );
+    }
+    Ok(if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn list(library: &Library) -> Result<ExitCode, String> {
+    let (scenarios, errors) = library.load_all();
+    for s in &scenarios {
+        let versions: Vec<&str> = applicable_versions(s).iter().map(|v| v.as_str()).collect();
+        let features: Vec<&str> = s.features.iter().map(|f| f.name()).collect();
+        println!("{}\n  {}", s.id, s.description);
+        for c in &s.clauses {
+            println!("  clause {} ({:?})", c.id, c.level);
+        }
+        println!(
+            "  features: {}",
+            if features.is_empty() {
+                "-".into()
+            } else {
+                features.join(", ")
+            }
+        );
+        println!("  versions: {}", versions.join(", "));
+    }
+    for e in &errors {
+        eprintln!("SCENARIO FILE ERROR {e}");
+    }
+    println!(
+        "{} scenarios, {} file errors",
+        scenarios.len(),
+        errors.len()
+    );
+    Ok(if errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn explain(library: &Library, id: &str) -> Result<ExitCode, String> {
+    let path = library.scenarios_dir.join(format!("{id}.yaml"));
+    let scenario = library.load(&path).map_err(|e| e.to_string())?;
+    println!("{}: {}", scenario.id, scenario.description);
+    for c in &scenario.clauses {
+        println!("  tests {} ({:?}) {}", c.id, c.level, c.text);
+    }
+    println!(
+        "  pod netns {:?}, CNI_IFNAME {:?}, CNI_CONTAINERID {:?}",
+        scenario.pod, scenario.ifname, scenario.container_id
+    );
+    println!(
+        "  topology:\n{}",
+        indent(
+            &serde_yaml_ng::to_string(&scenario.topology).unwrap_or_default(),
+            4
+        )
+    );
+    println!(
+        "  network:\n{}",
+        indent(
+            &serde_yaml_ng::to_string(&scenario.network).unwrap_or_default(),
+            4
+        )
+    );
+    for (i, step) in scenario.steps.iter().enumerate() {
+        let text = serde_yaml_ng::to_string(step).unwrap_or_default();
+        println!("  step {}:\n{}", i + 1, indent(&text, 4));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn indent(text: &str, n: usize) -> String {
+    text.lines()
+        .map(|l| format!("{}{l}", " ".repeat(n)))
+        .collect::<Vec<_>>()
+        .join("\n")
 }

@@ -1,0 +1,290 @@
+//! Judging a step against its expectation. Each broken expectation becomes a [`Failure`] tied
+//! to a clause, so a report says which rule a plugin broke, at which step, expected vs actual.
+
+use cni_types::{CniError, CniVersion};
+use serde::Serialize;
+
+use super::model::{Expect, Level, Outcome, ResultExpect, Scenario};
+use crate::runtime::{ChainError, ChainRun, PluginResult};
+
+/// The clause every leftover (link, address, IPAM reservation) after a failed ADD or a DEL
+/// breaks, whatever the scenario is about.
+pub const NO_LEFTOVERS: &str = "suite.no-leftovers";
+/// The clause every protocol violation breaks (stdout neither a result nor an error object,
+/// signal, timeout).
+pub const PROTOCOL: &str = "spec.output.protocol";
+/// The clause for error message wording: advisory.
+pub const MESSAGE: &str = "contract.errors.message-names-the-problem";
+/// A problem of the harness or the scenario itself, not of the plugin.
+pub const HARNESS: &str = "suite.harness";
+
+/// One broken expectation.
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    pub clause: String,
+    pub level: Level,
+    /// 1-based step number and its kind, e.g. `3 (del)`.
+    pub step: String,
+    pub message: String,
+    /// Expected-vs-actual, when there is more to show than the message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+    /// Index into the case's executions of the plugin run that shows the failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub execution: Option<usize>,
+}
+
+/// What a plugin-running step came to, in the terms expectations speak.
+#[derive(Debug, Default)]
+pub struct StepOutcome {
+    pub success: bool,
+    pub error: Option<CniError>,
+    /// A protocol violation, described.
+    pub violation: Option<String>,
+    /// The step could not run a plugin at all (not found, cache failure, ...).
+    pub harness_error: Option<String>,
+    pub result: Option<PluginResult>,
+}
+
+impl StepOutcome {
+    pub fn of_chain<T>(run: &ChainRun<T>, result: impl FnOnce(&T) -> Option<PluginResult>) -> Self {
+        match &run.outcome {
+            Ok(value) => StepOutcome {
+                success: true,
+                result: result(value),
+                ..StepOutcome::default()
+            },
+            Err(e) => StepOutcome::of_chain_error(e),
+        }
+    }
+
+    pub fn of_chain_error(e: &ChainError) -> Self {
+        if let Some(cni) = e.cni_error() {
+            StepOutcome {
+                error: Some(cni.clone()),
+                ..StepOutcome::default()
+            }
+        } else if let Some(v) = e.violation() {
+            StepOutcome {
+                violation: Some(v.to_string()),
+                ..StepOutcome::default()
+            }
+        } else {
+            StepOutcome {
+                harness_error: Some(e.to_string()),
+                ..StepOutcome::default()
+            }
+        }
+    }
+}
+
+/// Judges `outcome` against `expect`. `step` labels failures; `netns_path` is what `CNI_NETNS`
+/// was (for `sandboxed`).
+pub struct Judge<'a> {
+    pub scenario: &'a Scenario,
+    pub version: CniVersion,
+    pub step: String,
+    pub netns_path: &'a str,
+    pub failures: Vec<Failure>,
+    /// The execution that represents this step in reports (the last one it made).
+    pub execution: Option<usize>,
+}
+
+impl<'a> Judge<'a> {
+    pub fn fail(&mut self, clause: &str, message: impl Into<String>, diff: Option<String>) {
+        let level = self.level_of(clause);
+        self.failures.push(Failure {
+            clause: clause.to_string(),
+            level,
+            step: self.step.clone(),
+            message: message.into(),
+            diff,
+            execution: self.execution,
+        });
+    }
+
+    fn level_of(&self, clause: &str) -> Level {
+        match clause {
+            MESSAGE => Level::Should,
+            NO_LEFTOVERS | PROTOCOL | HARNESS => Level::Must,
+            _ => self
+                .scenario
+                .clauses
+                .iter()
+                .find(|c| c.id == clause)
+                .map_or(Level::Must, |c| c.level),
+        }
+    }
+
+    pub fn clause_of(&self, expect: &Expect) -> String {
+        expect
+            .clause
+            .clone()
+            .unwrap_or_else(|| self.scenario.clauses[0].id.clone())
+    }
+
+    /// Success or failure, the code, the message.
+    pub fn outcome(&mut self, expect: &Expect, outcome: &StepOutcome) {
+        let clause = self.clause_of(expect);
+        if let Some(e) = &outcome.harness_error {
+            self.fail(HARNESS, format!("the step could not run: {e}"), None);
+            return;
+        }
+        if let Some(v) = &outcome.violation {
+            self.fail(PROTOCOL, format!("protocol violation: {v}"), None);
+            return;
+        }
+        let want_failure = expect.outcome == Some(Outcome::Failure)
+            || expect.code.is_some()
+            || expect.code_at_least.is_some();
+        match (&outcome.error, want_failure) {
+            (None, false) => {}
+            (Some(e), false) => self.fail(
+                &clause,
+                format!("expected success, got error code {}: {}", e.code, e.msg),
+                None,
+            ),
+            (None, true) => self.fail(
+                &clause,
+                format!(
+                    "expected an error{}, but the operation succeeded",
+                    describe_code(expect)
+                ),
+                None,
+            ),
+            (Some(e), true) => {
+                let code_ok = expect.code.is_none_or(|c| c == e.code)
+                    && expect.code_at_least.is_none_or(|c| e.code >= c);
+                if !code_ok {
+                    self.fail(
+                        &clause,
+                        format!(
+                            "expected error{}, got code {}: {}",
+                            describe_code(expect),
+                            e.code,
+                            e.msg
+                        ),
+                        None,
+                    );
+                }
+                let text = format!("{} {}", e.msg, e.details.as_deref().unwrap_or(""));
+                for needle in &expect.msg_contains {
+                    if !text.contains(needle.as_str()) {
+                        self.fail(
+                            MESSAGE,
+                            format!("error message {:?} does not mention {needle:?}", e.msg),
+                            None,
+                        );
+                    }
+                }
+            }
+        }
+        if let (Some(want), Some(got)) = (&expect.result, &outcome.result) {
+            self.result(&clause, want, got);
+        } else if expect.result.is_some() && outcome.success {
+            self.fail(&clause, "expected a result, the step returned none", None);
+        }
+    }
+
+    fn result(&mut self, clause: &str, want: &ResultExpect, got: &PluginResult) {
+        let r = &got.result;
+        let legacy = self.version.has_legacy_result();
+        let json = serde_json::to_string_pretty(&got.json).unwrap_or_default();
+        let mut problems = Vec::new();
+        if let Some(names) = &want.interfaces
+            && !legacy
+        {
+            let actual: Vec<&str> = r.interfaces.iter().map(|i| i.name.as_str()).collect();
+            if actual != names.iter().map(String::as_str).collect::<Vec<_>>() {
+                problems.push(format!("interfaces are {actual:?}, expected {names:?}"));
+            }
+        }
+        for spec in want.ips.iter().flatten() {
+            let (address, ifname) = match spec.split_once('@') {
+                Some((a, i)) => (a, Some(i)),
+                None => (spec.as_str(), None),
+            };
+            // Legacy results carry one address per family only.
+            let Some(ip) = r.ips.iter().find(|ip| ip.address.to_string() == address) else {
+                if !legacy {
+                    problems.push(format!("address {address} is missing from ips"));
+                }
+                continue;
+            };
+            if let Some(ifname) = ifname
+                && !legacy
+            {
+                let pointed = ip
+                    .interface
+                    .and_then(|i| r.interfaces.get(i))
+                    .map(|i| i.name.as_str());
+                if pointed != Some(ifname) {
+                    problems.push(format!(
+                        "address {address} points at interface {pointed:?}, expected {ifname:?}"
+                    ));
+                }
+            }
+        }
+        for spec in want.routes.iter().flatten() {
+            let (dst, gw) = match spec.split_once(" via ") {
+                Some((d, g)) => (d, Some(g)),
+                None => (spec.as_str(), None),
+            };
+            let found = r.routes.iter().any(|route| {
+                route.dst.to_string() == dst
+                    && gw.is_none_or(|g| route.gw.map(|x| x.to_string()).as_deref() == Some(g))
+            });
+            if !found {
+                problems.push(format!("route {spec} is missing"));
+            }
+        }
+        if let Some(ns) = &want.dns_nameservers
+            && &r.dns.nameservers != ns
+        {
+            problems.push(format!(
+                "dns nameservers are {:?}, expected {ns:?}",
+                r.dns.nameservers
+            ));
+        }
+        if self.version.has_interface_mtu() {
+            for (name, mtu) in &want.interface_mtu {
+                let actual = r
+                    .interfaces
+                    .iter()
+                    .find(|i| &i.name == name)
+                    .and_then(|i| i.mtu);
+                if actual != Some(*mtu) {
+                    problems.push(format!(
+                        "interface {name} mtu is {actual:?}, expected {mtu}"
+                    ));
+                }
+            }
+        }
+        if !legacy {
+            for name in &want.sandboxed {
+                let sandbox = r
+                    .interfaces
+                    .iter()
+                    .find(|i| &i.name == name)
+                    .and_then(|i| i.sandbox.as_deref());
+                if sandbox != Some(self.netns_path) {
+                    problems.push(format!(
+                        "interface {name} has sandbox {sandbox:?}, expected CNI_NETNS {:?}",
+                        self.netns_path
+                    ));
+                }
+            }
+        }
+        for p in problems {
+            self.fail(clause, format!("result: {p}"), Some(json.clone()));
+        }
+    }
+}
+
+fn describe_code(expect: &Expect) -> String {
+    match (expect.code, expect.code_at_least) {
+        (Some(c), _) => format!(" with code {c}"),
+        (None, Some(c)) => format!(" with a code >= {c}"),
+        _ => String::new(),
+    }
+}

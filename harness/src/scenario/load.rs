@@ -1,0 +1,198 @@
+//! Reading scenario files: each file on its own, so one malformed file is reported (file, line,
+//! what is wrong) and the others still run.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use super::model::{NetworkSource, Scenario, Step};
+
+/// A scenario file that cannot be used, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScenarioFileError {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for ScenarioFileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.line, self.column) {
+            (Some(l), Some(c)) => write!(f, "{}:{l}:{c}: {}", self.file.display(), self.message),
+            (Some(l), None) => write!(f, "{}:{l}: {}", self.file.display(), self.message),
+            _ => write!(f, "{}: {}", self.file.display(), self.message),
+        }
+    }
+}
+
+impl std::error::Error for ScenarioFileError {}
+
+/// Where scenarios and the files they refer to live.
+#[derive(Debug, Clone)]
+pub struct Library {
+    pub scenarios_dir: PathBuf,
+    pub fixtures_dir: PathBuf,
+}
+
+impl Library {
+    /// The repository's own `scenarios/` and `fixtures/`, found from the source tree this binary
+    /// was built from.
+    pub fn bundled() -> Library {
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let root = manifest
+            .parent()
+            .map_or_else(|| manifest.join(".."), Path::to_path_buf);
+        Library {
+            scenarios_dir: root.join("scenarios"),
+            fixtures_dir: root.join("fixtures"),
+        }
+    }
+
+    /// A scenarios folder given by the user; its fixtures are the sibling `fixtures/` folder.
+    pub fn at(scenarios_dir: &Path) -> Library {
+        let parent = scenarios_dir.parent().unwrap_or(Path::new("."));
+        Library {
+            scenarios_dir: scenarios_dir.to_path_buf(),
+            fixtures_dir: parent.join("fixtures"),
+        }
+    }
+
+    pub fn states_dir(&self) -> PathBuf {
+        self.fixtures_dir.join("states")
+    }
+
+    /// Every `*.yaml` in the scenarios folder, sorted by name: the good ones and, separately,
+    /// the errors of the bad ones.
+    pub fn load_all(&self) -> (Vec<Scenario>, Vec<ScenarioFileError>) {
+        let mut files: Vec<PathBuf> = match std::fs::read_dir(&self.scenarios_dir) {
+            Ok(entries) => entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+                .collect(),
+            Err(e) => {
+                return (
+                    vec![],
+                    vec![ScenarioFileError {
+                        file: self.scenarios_dir.clone(),
+                        line: None,
+                        column: None,
+                        message: format!("cannot read the scenarios folder: {e}"),
+                    }],
+                );
+            }
+        };
+        files.sort();
+        let mut good = vec![];
+        let mut bad = vec![];
+        for file in files {
+            match self.load(&file) {
+                Ok(s) => good.push(s),
+                Err(e) => bad.push(e),
+            }
+        }
+        (good, bad)
+    }
+
+    pub fn load(&self, file: &Path) -> Result<Scenario, ScenarioFileError> {
+        let error = |line, column, message: String| ScenarioFileError {
+            file: file.to_path_buf(),
+            line,
+            column,
+            message,
+        };
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| error(None, None, format!("cannot read: {e}")))?;
+        let mut scenario: Scenario = serde_yaml_ng::from_str(&text).map_err(|e| {
+            let loc = e.location();
+            error(
+                loc.as_ref().map(|l| l.line()),
+                loc.as_ref().map(|l| l.column()),
+                e.to_string(),
+            )
+        })?;
+        scenario.id = file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        scenario.path = file.to_path_buf();
+        self.validate(&scenario)
+            .map_err(|(needle, message)| error(line_of(&text, &needle), None, message))?;
+        Ok(scenario)
+    }
+
+    /// Checks what YAML typing cannot: references between parts of the file and to fixtures.
+    /// Returns the text to locate the problem by, and the message.
+    fn validate(&self, s: &Scenario) -> Result<(), (String, String)> {
+        if s.clauses.is_empty() {
+            return Err((
+                "clauses".into(),
+                "`clauses` is empty: a scenario must name at least one clause it tests".into(),
+            ));
+        }
+        if s.steps.is_empty() {
+            return Err(("steps".into(), "`steps` is empty".into()));
+        }
+        if let NetworkSource::File(name) = &s.network {
+            let path = self.fixtures_dir.join(name);
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                (
+                    name.clone(),
+                    format!("network file {} cannot be read: {e}", path.display()),
+                )
+            })?;
+            serde_json::from_str::<serde_json::Value>(&text).map_err(|e| {
+                (
+                    name.clone(),
+                    format!("network file {} is not valid JSON: {e}", path.display()),
+                )
+            })?;
+        }
+        for step in &s.steps {
+            let Some(expect) = step.expect() else {
+                continue;
+            };
+            if let Some(clause) = &expect.clause
+                && !s.clauses.iter().any(|c| &c.id == clause)
+            {
+                return Err((
+                    clause.clone(),
+                    format!("expectation names clause {clause:?}, which is not in `clauses`"),
+                ));
+            }
+            if let Some(state) = &expect.state
+                && !state
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err((
+                    state.clone(),
+                    format!("state name {state:?} may only use letters, digits, - and _"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Step {
+    /// The expectation of a step that runs a plugin; tampering steps have none.
+    pub fn expect(&self) -> Option<&super::model::Expect> {
+        match self {
+            Step::Add(i) | Step::Check(i) | Step::Del(i) | Step::Status(i) => Some(&i.expect),
+            Step::Gc(g) => Some(&g.expect),
+            Step::Exec(e) => Some(&e.expect),
+            Step::Concurrent(c) => Some(&c.expect),
+            Step::DeleteLink(_)
+            | Step::SetMtu(_)
+            | Step::SetDown(_)
+            | Step::RemoveAddress(_)
+            | Step::AddVlan(_)
+            | Step::DeleteNetns(_) => None,
+        }
+    }
+}
+
+/// 1-based line of the first occurrence of `needle`, to point at the offending value.
+fn line_of(text: &str, needle: &str) -> Option<usize> {
+    text.lines().position(|l| l.contains(needle)).map(|i| i + 1)
+}

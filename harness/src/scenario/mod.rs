@@ -1,0 +1,14 @@
+//! Declarative scenarios: one behaviour per YAML file in `scenarios/`, with network
+//! configurations and expected states in `fixtures/`. See the README's "Scenario format".
+
+pub mod expect;
+pub mod load;
+pub mod model;
+pub mod run;
+pub mod states;
+
+pub use expect::Failure;
+pub use load::{Library, ScenarioFileError};
+pub use model::{Feature, Level, Scenario};
+pub use run::{CaseReport, CaseStatus, Progress, SuiteOptions, SuiteReport, run_suite};
+pub use states::{StateOracle, StoredStates};

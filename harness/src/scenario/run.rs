@@ -1,0 +1,985 @@
+//! Running scenarios: each applicable (scenario, CNI version) pair is a case, run in its own
+//! fresh sandbox, in parallel up to `jobs`. A case walks its steps, judges each against its
+//! expectation, and looks for leftovers after every failed ADD and every DEL.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use cni_types::CniVersion;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::expect::{Failure, HARNESS, Judge, NO_LEFTOVERS, PROTOCOL, StepOutcome};
+use super::load::{Library, ScenarioFileError};
+use super::model::{
+    Concurrent, Exec, Expect, Feature, Level, NetworkSource, PrevResult, Scenario, Step,
+};
+use super::states::StateOracle;
+use crate::fixtures::call_log;
+use crate::kernel::{self, KernelInfo};
+use crate::runtime::{
+    Attachment, AttachmentKey, CniCommand, CniPath, Execution, NetworkConfigList, Outcome, Runtime,
+    SuccessOutput,
+};
+use crate::sandbox::Sandbox;
+use crate::snapshot::Snapshot;
+use crate::topology::{Endpoint, Topology, VlanProtocol, VlanTag};
+
+/// What to run and against which plugin.
+#[derive(Debug, Clone)]
+pub struct SuiteOptions {
+    /// The plugin under test; conflists name it by `plugin_type`.
+    pub plugin: PathBuf,
+    pub plugin_type: String,
+    /// Searched right after the plugin under test, before the fixture and system folders.
+    pub extra_cni_path: Vec<PathBuf>,
+    /// Glob (`*`, `?`) or plain substring matched against scenario ids.
+    pub filter: Option<String>,
+    /// Only these versions (default: every version the plugin supports).
+    pub versions: Option<Vec<CniVersion>>,
+    pub skip_features: Vec<Feature>,
+    pub jobs: usize,
+    /// Per plugin execution.
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum CaseStatus {
+    Pass,
+    /// At least one MUST clause failed.
+    Fail,
+    Skip {
+        reason: String,
+    },
+}
+
+/// One scenario at one CNI version.
+#[derive(Debug, Serialize)]
+pub struct CaseReport {
+    pub scenario: String,
+    pub version: CniVersion,
+    #[serde(flatten)]
+    pub status: CaseStatus,
+    /// MUST failures and SHOULD warnings, in step order.
+    pub failures: Vec<Failure>,
+    pub executions: Vec<Execution>,
+    pub duration_ms: u128,
+    /// For reproducers: the sandbox the case ran in.
+    pub topology: Topology,
+    pub pod: String,
+}
+
+impl CaseReport {
+    pub fn warnings(&self) -> impl Iterator<Item = &Failure> {
+        self.failures.iter().filter(|f| f.level == Level::Should)
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct SuiteReport {
+    pub kernel: KernelInfo,
+    pub plugin: PathBuf,
+    /// What the plugin answered to VERSION.
+    pub plugin_versions: Vec<String>,
+    pub cases: Vec<CaseReport>,
+    pub scenario_errors: Vec<String>,
+    pub duration_ms: u128,
+}
+
+impl SuiteReport {
+    /// Non-zero exit iff a MUST clause failed or a scenario file could not be used.
+    pub fn passed(&self) -> bool {
+        self.scenario_errors.is_empty() && self.cases.iter().all(|c| c.status != CaseStatus::Fail)
+    }
+}
+
+/// Progress as cases start and end, for the terminal.
+pub enum Progress<'a> {
+    Planned {
+        cases: usize,
+    },
+    Finished {
+        done: usize,
+        of: usize,
+        case: &'a CaseReport,
+    },
+}
+
+/// Runs every selected scenario at every applicable version.
+pub fn run_suite(
+    library: &Library,
+    options: &SuiteOptions,
+    states: &dyn StateOracle,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<SuiteReport, String> {
+    let started = Instant::now();
+    let (scenarios, errors) = library.load_all();
+    let plugin_versions = plugin_versions(options)?;
+    let matcher = options.filter.as_deref().map(Matcher::new).transpose()?;
+    let mut cases: Vec<(&Scenario, CniVersion, Option<String>)> = Vec::new();
+    for scenario in scenarios
+        .iter()
+        .filter(|s| matcher.as_ref().is_none_or(|m| m.matches(&s.id)))
+    {
+        for version in applicable_versions(scenario) {
+            if options
+                .versions
+                .as_ref()
+                .is_some_and(|vs| !vs.contains(&version))
+            {
+                continue;
+            }
+            cases.push((
+                scenario,
+                version,
+                skip_reason(scenario, version, &plugin_versions, options),
+            ));
+        }
+    }
+    progress(Progress::Planned { cases: cases.len() });
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let reports: Mutex<Vec<(usize, CaseReport)>> = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..options.jobs.max(1) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some((scenario, version, skip)) = cases.get(i) else {
+                        break;
+                    };
+                    let report = match skip {
+                        Some(reason) => skipped(scenario, *version, reason),
+                        None => run_case(library, scenario, *version, options, states),
+                    };
+                    let n = done.fetch_add(1, Ordering::SeqCst) + 1;
+                    progress(Progress::Finished {
+                        done: n,
+                        of: cases.len(),
+                        case: &report,
+                    });
+                    reports
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push((i, report));
+                }
+            });
+        }
+    });
+    let mut reports = reports.into_inner().unwrap_or_else(|e| e.into_inner());
+    reports.sort_by_key(|(i, _)| *i);
+    Ok(SuiteReport {
+        kernel: kernel::current(),
+        plugin: options.plugin.clone(),
+        plugin_versions,
+        cases: reports.into_iter().map(|(_, r)| r).collect(),
+        scenario_errors: errors.iter().map(ScenarioFileError::to_string).collect(),
+        duration_ms: started.elapsed().as_millis(),
+    })
+}
+
+/// The versions a scenario applies to: its own range, narrowed by the commands it needs.
+pub fn applicable_versions(scenario: &Scenario) -> Vec<CniVersion> {
+    let needs = |f: Feature| scenario.features.contains(&f);
+    CniVersion::ALL
+        .into_iter()
+        .filter(|v| scenario.versions.contains(*v))
+        .filter(|v| !needs(Feature::Check) || v.has_check())
+        .filter(|v| !(needs(Feature::Gc) || needs(Feature::Status)) || v.has_gc_and_status())
+        .collect()
+}
+
+fn skip_reason(
+    scenario: &Scenario,
+    version: CniVersion,
+    plugin_versions: &[String],
+    options: &SuiteOptions,
+) -> Option<String> {
+    if !plugin_versions.iter().any(|v| v == version.as_str()) {
+        return Some(format!("plugin does not support {version}"));
+    }
+    if let Some(f) = scenario
+        .features
+        .iter()
+        .find(|f| options.skip_features.contains(f))
+    {
+        return Some(format!("feature {} skipped (--skip-feature)", f.name()));
+    }
+    if scenario.features.contains(&Feature::UpstreamPlugins)
+        && !Path::new("/usr/lib/cni/host-local").exists()
+        && !Path::new("/opt/cni/bin/host-local").exists()
+    {
+        return Some(
+            "upstream plugins not installed (apt-get install containernetworking-plugins)".into(),
+        );
+    }
+    None
+}
+
+fn skipped(scenario: &Scenario, version: CniVersion, reason: &str) -> CaseReport {
+    CaseReport {
+        scenario: scenario.id.clone(),
+        version,
+        status: CaseStatus::Skip {
+            reason: reason.to_string(),
+        },
+        failures: vec![],
+        executions: vec![],
+        duration_ms: 0,
+        topology: scenario.topology.clone(),
+        pod: scenario.pod.clone(),
+    }
+}
+
+/// Asks the plugin under test for its versions (VERSION needs no namespace).
+fn plugin_versions(options: &SuiteOptions) -> Result<Vec<String>, String> {
+    let request = crate::runtime::ExecRequest {
+        plugin: options.plugin_type.clone(),
+        binary: options.plugin.clone(),
+        command: CniCommand::Version,
+        env: [("CNI_COMMAND".to_string(), "VERSION".to_string())].into(),
+        stdin: br#"{"cniVersion":"1.1.0"}"#.to_vec(),
+        timeout: options.timeout,
+    };
+    let execution = crate::runtime::execute(&request, None)
+        .map_err(|e| format!("cannot run {}: {e}", options.plugin.display()))?;
+    match execution.outcome {
+        Outcome::Success(SuccessOutput::Version(info)) => Ok(info.supported_versions),
+        other => Err(format!(
+            "{} did not answer VERSION with a version reply: {other:?}; stderr: {}",
+            options.plugin.display(),
+            execution.stderr.to_string_lossy()
+        )),
+    }
+}
+
+struct Matcher(globset::GlobMatcher);
+
+impl Matcher {
+    fn new(pattern: &str) -> Result<Matcher, String> {
+        let glob = if pattern.contains(['*', '?', '[']) {
+            pattern.to_string()
+        } else {
+            format!("*{pattern}*")
+        };
+        globset::Glob::new(&glob)
+            .map(|g| Matcher(g.compile_matcher()))
+            .map_err(|e| format!("--filter {pattern:?}: {e}"))
+    }
+
+    fn matches(&self, id: &str) -> bool {
+        self.0.is_match(id)
+    }
+}
+
+/// One case, start to end; the sandbox is gone when this returns, whatever happened.
+pub fn run_case(
+    library: &Library,
+    scenario: &Scenario,
+    version: CniVersion,
+    options: &SuiteOptions,
+    states: &dyn StateOracle,
+) -> CaseReport {
+    let started = Instant::now();
+    let mut case = Case {
+        scenario,
+        version,
+        options,
+        states,
+        failures: Vec::new(),
+        executions: Vec::new(),
+        ipam_calls_seen: 0,
+    };
+    if let Err(message) = case.run(library) {
+        case.failures.push(Failure {
+            clause: HARNESS.into(),
+            level: Level::Must,
+            step: "setup".into(),
+            message,
+            diff: None,
+            execution: None,
+        });
+    }
+    let failed = case.failures.iter().any(|f| f.level == Level::Must);
+    CaseReport {
+        scenario: scenario.id.clone(),
+        version,
+        status: if failed {
+            CaseStatus::Fail
+        } else {
+            CaseStatus::Pass
+        },
+        failures: case.failures,
+        executions: case.executions,
+        duration_ms: started.elapsed().as_millis(),
+        topology: scenario.topology.clone(),
+        pod: scenario.pod.clone(),
+    }
+}
+
+struct Case<'a> {
+    scenario: &'a Scenario,
+    version: CniVersion,
+    options: &'a SuiteOptions,
+    states: &'a dyn StateOracle,
+    failures: Vec<Failure>,
+    executions: Vec<Execution>,
+    /// Lines of the IPAM call log already accounted to earlier steps.
+    ipam_calls_seen: usize,
+}
+
+/// What the steps share while a case runs.
+struct World {
+    sandbox: Sandbox,
+    list: NetworkConfigList,
+    cni_path: CniPath,
+    attachment: Attachment,
+    baseline: Snapshot,
+    /// Links the scenario itself created (tampering), never leftovers of the plugin.
+    own_links: BTreeSet<(String, String)>,
+    /// The final result of the last successful chain ADD.
+    last_result: Option<Value>,
+}
+
+impl World {
+    fn runtime(&self, timeout: Duration) -> Runtime<'_> {
+        Runtime::new(
+            self.sandbox.node(),
+            self.cni_path.clone(),
+            self.sandbox.dir().join("cache"),
+        )
+        .with_timeout(timeout)
+    }
+
+    fn ipam_log(&self) -> PathBuf {
+        self.sandbox.dir().join("ipam.log")
+    }
+}
+
+impl<'a> Case<'a> {
+    fn run(&mut self, library: &Library) -> Result<(), String> {
+        let sandbox = Sandbox::new(&self.scenario.topology)
+            .map_err(|e| format!("cannot build the sandbox: {e}"))?;
+        let network = self.network(library, sandbox.dir())?;
+        let list = NetworkConfigList::from_value(network)
+            .map_err(|e| format!("network configuration: {e}"))?
+            .with_version(self.version);
+        let cni_path = CniPath::standard(
+            &sandbox.dir().join("bin"),
+            &[(
+                self.options.plugin_type.as_str(),
+                self.options.plugin.as_path(),
+            )],
+        )
+        .map_err(|e| format!("cannot prepare CNI_PATH: {e}"))?;
+        let cni_path = with_extra_dirs(cni_path, &self.options.extra_cni_path);
+        let netns_path = sandbox
+            .netns_path(&self.scenario.pod)
+            .ok_or_else(|| format!("pod {:?} is not in the topology", self.scenario.pod))?;
+        let attachment = Attachment::new(
+            &self.scenario.container_id,
+            &self.scenario.ifname,
+            &netns_path,
+        )
+        .with_cni_args(&parse_cni_args(self.scenario.cni_args.as_deref())?)
+        .with_capability_args(self.scenario.capability_args.clone().into_iter().collect());
+        let baseline = Snapshot::capture(&sandbox).map_err(|e| format!("snapshot: {e}"))?;
+        let mut world = World {
+            sandbox,
+            list,
+            cni_path,
+            attachment,
+            baseline,
+            own_links: BTreeSet::new(),
+            last_result: None,
+        };
+        for (index, step) in self.scenario.steps.iter().enumerate() {
+            let label = format!("{} ({})", index + 1, step_kind(step));
+            if let Err(message) = self.step(&mut world, step, &label) {
+                self.failures.push(Failure {
+                    clause: HARNESS.into(),
+                    level: Level::Must,
+                    step: label,
+                    message,
+                    diff: None,
+                    execution: None,
+                });
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn network(&self, library: &Library, sandbox_dir: &Path) -> Result<Value, String> {
+        let value = match &self.scenario.network {
+            NetworkSource::Inline(v) => v.clone(),
+            NetworkSource::File(name) => {
+                let path = library.fixtures_dir.join(name);
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
+            }
+        };
+        Ok(substitute(
+            value,
+            "${SANDBOX}",
+            &sandbox_dir.to_string_lossy(),
+        ))
+    }
+
+    fn judge<'j>(&self, world: &'j World, label: &str) -> Judge<'j>
+    where
+        'a: 'j,
+    {
+        Judge {
+            scenario: self.scenario,
+            version: self.version,
+            step: label.to_string(),
+            netns_path: &world.attachment.netns,
+            failures: Vec::new(),
+            execution: None,
+        }
+    }
+
+    /// Runs one step. `Err` means the scenario could not go on (a harness problem).
+    fn step(&mut self, world: &mut World, step: &Step, label: &str) -> Result<(), String> {
+        let timeout = self.options.timeout;
+        match step {
+            Step::Add(invoke) => {
+                let before = snapshot(world)?;
+                let run = world.runtime(timeout).add(&world.list, &world.attachment);
+                let outcome = StepOutcome::of_chain(&run, |r| Some(r.clone()));
+                if let Ok(result) = &run.outcome {
+                    world.last_result = Some(result.json.clone());
+                }
+                let failed = run.outcome.is_err();
+                self.judge_plugin_step(world, label, &invoke.expect, run.executions, &outcome)?;
+                if failed {
+                    self.leftovers(world, label, &before, false)?;
+                }
+            }
+            Step::Check(invoke) => {
+                if !self.version.has_check() {
+                    return Ok(()); // libcni refuses CHECK below 0.4.0: nothing to judge
+                }
+                let run = world.runtime(timeout).check(&world.list, &world.attachment);
+                let outcome = StepOutcome::of_chain(&run, |_| None);
+                self.judge_plugin_step(world, label, &invoke.expect, run.executions, &outcome)?;
+            }
+            Step::Del(invoke) => {
+                let run = world.runtime(timeout).del(&world.list, &world.attachment);
+                let outcome = StepOutcome::of_chain(&run, |_| None);
+                let succeeded = run.outcome.is_ok();
+                self.judge_plugin_step(world, label, &invoke.expect, run.executions, &outcome)?;
+                if succeeded {
+                    let baseline = world.baseline.clone();
+                    self.leftovers(world, label, &baseline, true)?;
+                }
+            }
+            Step::Gc(gc) => {
+                let valid: Vec<AttachmentKey> = match &gc.valid_attachments {
+                    Some(list) => list
+                        .iter()
+                        .map(|a| AttachmentKey {
+                            container_id: a.container_id.clone(),
+                            ifname: a.ifname.clone(),
+                        })
+                        .collect(),
+                    None => vec![world.attachment.key()],
+                };
+                let run = world.runtime(timeout).gc(&world.list, Some(&valid));
+                let outcome = match &run.outcome {
+                    Ok(()) => StepOutcome {
+                        success: true,
+                        ..StepOutcome::default()
+                    },
+                    Err(errors) => StepOutcome::of_chain_error(&errors[0]),
+                };
+                self.judge_plugin_step(world, label, &gc.expect, run.executions, &outcome)?;
+            }
+            Step::Status(invoke) => {
+                let run = world.runtime(timeout).status(&world.list);
+                let outcome = StepOutcome::of_chain(&run, |_| None);
+                self.judge_plugin_step(world, label, &invoke.expect, run.executions, &outcome)?;
+            }
+            Step::Exec(exec) => self.exec(world, exec, label)?,
+            Step::Concurrent(c) => self.concurrent(world, c, label)?,
+            Step::DeleteLink(l) => world
+                .sandbox
+                .delete_link(&l.netns, &l.link)
+                .map_err(|e| e.to_string())?,
+            Step::SetMtu(m) => world
+                .sandbox
+                .set_mtu(&m.netns, &m.link, m.mtu)
+                .map_err(|e| e.to_string())?,
+            Step::SetDown(l) => world
+                .sandbox
+                .set_up(&l.netns, &l.link, false)
+                .map_err(|e| e.to_string())?,
+            Step::RemoveAddress(a) => {
+                let cidr = a
+                    .address
+                    .parse()
+                    .map_err(|e| format!("address {:?}: {e}", a.address))?;
+                world
+                    .sandbox
+                    .remove_address(&a.netns, &a.link, cidr)
+                    .map_err(|e| e.to_string())?
+            }
+            Step::AddVlan(v) => {
+                let endpoint = Endpoint {
+                    netns: v.netns.clone(),
+                    name: v.link.clone(),
+                    mtu: None,
+                    up: true,
+                };
+                let tag = VlanTag {
+                    id: v.id,
+                    protocol: VlanProtocol::Ieee8021Q,
+                };
+                world
+                    .sandbox
+                    .add_vlan(&endpoint, &v.netns, &v.parent, tag)
+                    .map_err(|e| e.to_string())?;
+                world.own_links.insert((v.netns.clone(), v.link.clone()));
+            }
+            Step::DeleteNetns(n) => world
+                .sandbox
+                .delete_netns(&n.netns)
+                .map_err(|e| e.to_string())?,
+        }
+        Ok(())
+    }
+
+    /// Judges a step that ran plugins: outcome, state, links, delegate calls.
+    fn judge_plugin_step(
+        &mut self,
+        world: &World,
+        label: &str,
+        expect: &Expect,
+        executions: Vec<Execution>,
+        outcome: &StepOutcome,
+    ) -> Result<(), String> {
+        let ipam_calls_before = self.ipam_calls_seen;
+        let first = self.executions.len();
+        self.executions.extend(executions);
+        let mut judge = self.judge(world, label);
+        judge.execution = self.executions.len().checked_sub(1).filter(|i| *i >= first);
+        judge.outcome(expect, outcome);
+        let clause = judge.clause_of(expect);
+        if let Some(name) = &expect.state {
+            let now = snapshot(world)?;
+            if let Err(diff) = self.states.check(name, &now) {
+                judge.fail(
+                    &clause,
+                    format!("state after the step differs from the stored state {name}"),
+                    Some(diff),
+                );
+            }
+        }
+        for (spec, want) in expect
+            .links_present
+            .iter()
+            .map(|s| (s, true))
+            .chain(expect.links_absent.iter().map(|s| (s, false)))
+        {
+            let (netns, link) = spec
+                .split_once('/')
+                .ok_or_else(|| format!("link {spec:?} must be written netns/name"))?;
+            let exists = world
+                .sandbox
+                .link_exists(netns, link)
+                .map_err(|e| e.to_string())?;
+            if exists != want {
+                let verb = if want { "missing" } else { "still present" };
+                judge.fail(&clause, format!("link {spec} is {verb}"), None);
+            }
+        }
+        let calls = call_log::read(&world.ipam_log()).map_err(|e| e.to_string())?;
+        self.ipam_calls_seen = calls.len();
+        if let Some(want) = &expect.ipam_calls {
+            let got: Vec<String> = calls
+                .iter()
+                .skip(ipam_calls_before)
+                .map(|c| c.vars.command.clone().unwrap_or_default())
+                .collect();
+            if &got != want {
+                judge.fail(
+                    &clause,
+                    format!("IPAM delegate calls were {got:?}, expected {want:?}"),
+                    None,
+                );
+            }
+        }
+        self.failures.extend(judge.failures);
+        Ok(())
+    }
+}
+
+impl Case<'_> {
+    /// One plugin of the list, run directly with the step's stdin and environment.
+    fn exec(&mut self, world: &mut World, exec: &Exec, label: &str) -> Result<(), String> {
+        let plugin = self.plugin_of(world, exec.plugin)?;
+        let command = exec
+            .command
+            .parse::<CniCommand>()
+            .unwrap_or(CniCommand::Add);
+        let prev = match &exec.prev_result {
+            PrevResult::Cached => world.last_result.clone(),
+            PrevResult::None => None,
+            PrevResult::Empty => Some(Value::Object(Map::new())),
+            PrevResult::Value(v) => Some(v.clone()),
+        };
+        let stdin = match &exec.raw_stdin {
+            Some(raw) => raw.clone().into_bytes(),
+            None => {
+                let mut config = world.list.plugin_request(
+                    &plugin,
+                    prev.as_ref(),
+                    &world.attachment.capability_args,
+                );
+                if let Some(patch) = &exec.config_patch {
+                    merge_patch(&mut config, patch);
+                }
+                config.to_string().into_bytes()
+            }
+        };
+        let mut env = world
+            .runtime(self.options.timeout)
+            .env(command, &world.attachment);
+        env.insert("CNI_COMMAND".into(), exec.command.clone());
+        for (key, value) in &exec.env {
+            match value {
+                Some(v) => env.insert(key.clone(), v.clone()),
+                None => env.remove(key),
+            };
+        }
+        let before = snapshot(world)?;
+        let runtime = world.runtime(self.options.timeout);
+        let request = runtime
+            .request(&plugin.plugin_type, command, env, stdin)
+            .map_err(|e| e.to_string())?;
+        let execution = runtime.exec(&request).map_err(|e| e.to_string())?;
+        let outcome = outcome_of(&execution);
+        let failed_add = command == CniCommand::Add && !outcome.success;
+        self.judge_plugin_step(world, label, &exec.expect, vec![execution], &outcome)?;
+        if failed_add {
+            self.leftovers(world, label, &before, false)?;
+        }
+        Ok(())
+    }
+
+    /// N processes of one plugin at once, each with its own VLAN id and interface name.
+    fn concurrent(&mut self, world: &mut World, c: &Concurrent, label: &str) -> Result<(), String> {
+        let plugin = self.plugin_of(world, c.plugin)?;
+        let command = c
+            .command
+            .parse::<CniCommand>()
+            .map_err(|e| format!("concurrent: {e}"))?;
+        let runtime = world.runtime(self.options.timeout);
+        let requests = (0..c.processes)
+            .map(|i| {
+                let id = if c.same_id { 0 } else { i };
+                let mut config =
+                    world
+                        .list
+                        .plugin_request(&plugin, None, &world.attachment.capability_args);
+                config["vlanId"] = (usize::from(c.first_vlan_id) + id).into();
+                let mut attachment = world.attachment.clone();
+                attachment.ifname = format!("{}{i}", c.ifname_prefix);
+                let env = runtime.env(command, &attachment);
+                runtime
+                    .request(
+                        &plugin.plugin_type,
+                        command,
+                        env,
+                        config.to_string().into_bytes(),
+                    )
+                    .map_err(|e| e.to_string())
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let executions: Vec<Execution> = std::thread::scope(|scope| {
+            let handles: Vec<_> = requests
+                .iter()
+                .map(|r| scope.spawn(|| runtime.exec(r)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .map_err(|_| "exec thread panicked".to_string())?
+                        .map_err(|e| e.to_string())
+                })
+                .collect::<Result<Vec<_>, String>>()
+        })?;
+        let outcomes: Vec<StepOutcome> = executions.iter().map(outcome_of).collect();
+        let successes = outcomes.iter().filter(|o| o.success).count();
+        let want = c.expect_successes.unwrap_or(c.processes);
+        let first = self.executions.len();
+        self.executions.extend(executions);
+        let mut judge = self.judge(world, label);
+        let clause = judge.clause_of(&c.expect);
+        for (i, o) in outcomes.iter().enumerate() {
+            if let Some(v) = o.violation.as_ref().or(o.harness_error.as_ref()) {
+                judge.execution = Some(first + i);
+                judge.fail(PROTOCOL, format!("process {i}: {v}"), None);
+            }
+        }
+        if successes != want {
+            judge.execution = outcomes.iter().position(|o| !o.success).map(|i| first + i);
+            let sample = outcomes
+                .iter()
+                .find_map(|o| o.error.as_ref())
+                .map(|e| format!("; e.g. code {}: {}", e.code, e.msg))
+                .unwrap_or_default();
+            judge.fail(
+                &clause,
+                format!(
+                    "{successes} of {} concurrent {command} processes succeeded, expected {want}{sample}",
+                    c.processes
+                ),
+                None,
+            );
+        }
+        self.failures.extend(judge.failures);
+        if let Some(name) = &c.expect.state {
+            let now = snapshot(world)?;
+            if let Err(diff) = self.states.check(name, &now) {
+                let mut judge = self.judge(world, label);
+                judge.fail(
+                    &clause,
+                    format!("state differs from the stored state {name}"),
+                    Some(diff),
+                );
+                self.failures.extend(judge.failures);
+            }
+        }
+        Ok(())
+    }
+
+    fn plugin_of(
+        &self,
+        world: &World,
+        index: Option<usize>,
+    ) -> Result<crate::runtime::PluginConfig, String> {
+        let plugins = &world.list.plugins;
+        let index = index
+            .or_else(|| {
+                plugins
+                    .iter()
+                    .position(|p| p.plugin_type == self.options.plugin_type)
+            })
+            .unwrap_or(0);
+        plugins.get(index).cloned().ok_or_else(|| {
+            format!(
+                "plugin index {index} is outside the list ({} plugins)",
+                plugins.len()
+            )
+        })
+    }
+
+    /// Links and addresses that appeared since `reference` (and, after a DEL, IPAM
+    /// reservations still held) are leftovers: failures of their own.
+    fn leftovers(
+        &mut self,
+        world: &World,
+        label: &str,
+        reference: &Snapshot,
+        after_del: bool,
+    ) -> Result<(), String> {
+        let now = snapshot(world)?;
+        let mut found: Vec<String> = Vec::new();
+        let known_links = link_set(reference);
+        for (netns, link) in link_set(&now).difference(&known_links) {
+            if !world.own_links.contains(&(netns.clone(), link.clone())) {
+                found.push(format!("link {netns}/{link}"));
+            }
+        }
+        let known_addresses = address_set(reference);
+        for (netns, link, cidr) in address_set(&now).difference(&known_addresses) {
+            found.push(format!("address {cidr} on {netns}/{link}"));
+        }
+        if after_del {
+            let calls = call_log::read(&world.ipam_log()).map_err(|e| e.to_string())?;
+            for call in call_log::outstanding_reservations(&calls) {
+                let (container, ifname) = call.attachment();
+                found.push(format!(
+                    "IPAM reservation of ({container}, {ifname}) never released by a DEL"
+                ));
+            }
+        }
+        if !found.is_empty() {
+            let what = if after_del { "DEL" } else { "the failed ADD" };
+            let mut judge = self.judge(world, label);
+            judge.execution = self.executions.len().checked_sub(1);
+            judge.fail(
+                NO_LEFTOVERS,
+                format!("left behind after {what}: {}", found.join(", ")),
+                None,
+            );
+            self.failures.extend(judge.failures);
+        }
+        Ok(())
+    }
+}
+
+/// The user's `--cni-path` folders go right after the plugin under test.
+fn with_extra_dirs(path: CniPath, extra: &[PathBuf]) -> CniPath {
+    let mut dirs = path.dirs().to_vec();
+    let at = 1.min(dirs.len());
+    dirs.splice(at..at, extra.iter().cloned());
+    CniPath::new(dirs)
+}
+
+fn snapshot(world: &World) -> Result<Snapshot, String> {
+    Snapshot::capture(&world.sandbox).map_err(|e| format!("snapshot: {e}"))
+}
+
+fn link_set(s: &Snapshot) -> BTreeSet<(String, String)> {
+    s.netns
+        .iter()
+        .flat_map(|(ns, state)| {
+            state
+                .links
+                .iter()
+                .map(move |l| (ns.clone(), l.name.clone()))
+        })
+        .collect()
+}
+
+fn address_set(s: &Snapshot) -> BTreeSet<(String, String, String)> {
+    s.netns
+        .iter()
+        .flat_map(|(ns, state)| {
+            state
+                .addresses
+                .iter()
+                .map(move |a| (ns.clone(), a.link.clone(), a.cidr.clone()))
+        })
+        .collect()
+}
+
+fn outcome_of(execution: &Execution) -> StepOutcome {
+    match &execution.outcome {
+        Outcome::Success(SuccessOutput::Result(r)) => StepOutcome {
+            success: true,
+            result: Some(r.clone()),
+            ..StepOutcome::default()
+        },
+        Outcome::Success(_) => StepOutcome {
+            success: true,
+            ..StepOutcome::default()
+        },
+        Outcome::Error(e) => StepOutcome {
+            error: Some(e.clone()),
+            ..StepOutcome::default()
+        },
+        Outcome::Violation(v) => StepOutcome {
+            violation: Some(v.to_string()),
+            ..StepOutcome::default()
+        },
+    }
+}
+
+/// RFC 7386-style merge: objects merge key by key, `null` removes, anything else replaces.
+fn merge_patch(target: &mut Value, patch: &Value) {
+    match (target, patch) {
+        (Value::Object(t), Value::Object(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    t.remove(k);
+                } else {
+                    merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
+                }
+            }
+        }
+        (t, p) => *t = p.clone(),
+    }
+}
+
+/// Replaces `from` in every string of `value`.
+fn substitute(value: Value, from: &str, to: &str) -> Value {
+    match value {
+        Value::String(s) => Value::String(s.replace(from, to)),
+        Value::Array(a) => Value::Array(a.into_iter().map(|v| substitute(v, from, to)).collect()),
+        Value::Object(o) => Value::Object(
+            o.into_iter()
+                .map(|(k, v)| (k, substitute(v, from, to)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// `CNI_ARGS` as `K=V;K2=V2`.
+fn parse_cni_args(args: Option<&str>) -> Result<Vec<(&str, &str)>, String> {
+    args.into_iter()
+        .flat_map(|a| a.split(';'))
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            pair.split_once('=')
+                .ok_or_else(|| format!("cni-args: {pair:?} is not KEY=VALUE"))
+        })
+        .collect()
+}
+
+fn step_kind(step: &Step) -> &'static str {
+    match step {
+        Step::Add(_) => "add",
+        Step::Check(_) => "check",
+        Step::Del(_) => "del",
+        Step::Gc(_) => "gc",
+        Step::Status(_) => "status",
+        Step::Exec(_) => "exec",
+        Step::Concurrent(_) => "concurrent",
+        Step::DeleteLink(_) => "delete-link",
+        Step::SetMtu(_) => "set-mtu",
+        Step::SetDown(_) => "set-down",
+        Step::RemoveAddress(_) => "remove-address",
+        Step::AddVlan(_) => "add-vlan",
+        Step::DeleteNetns(_) => "delete-netns",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn merge_patch_replaces_adds_and_removes() {
+        let mut v = json!({"vlanId": 3, "ipam": {"type": "x", "keep": 1}, "mtu": 1400});
+        merge_patch(
+            &mut v,
+            &json!({"vlanId": "3", "ipam": {"type": "y"}, "mtu": null, "new": true}),
+        );
+        assert_eq!(
+            v,
+            json!({"vlanId": "3", "ipam": {"type": "y", "keep": 1}, "new": true})
+        );
+    }
+
+    #[test]
+    fn substitutes_inside_nested_strings() {
+        let v = substitute(
+            json!({"ipam": {"callLog": "${SANDBOX}/ipam.log"}, "n": 1}),
+            "${SANDBOX}",
+            "/tmp/s",
+        );
+        assert_eq!(v, json!({"ipam": {"callLog": "/tmp/s/ipam.log"}, "n": 1}));
+    }
+
+    #[test]
+    fn cni_args_pairs() {
+        assert_eq!(
+            parse_cni_args(Some("IP=10.0.0.5;K=V")).unwrap(),
+            vec![("IP", "10.0.0.5"), ("K", "V")]
+        );
+        assert!(parse_cni_args(Some("novalue")).is_err());
+        assert!(parse_cni_args(None).unwrap().is_empty());
+    }
+}

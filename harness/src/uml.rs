@@ -1,0 +1,61 @@
+//! Re-running the current command inside User-Mode Linux when this kernel cannot make VLANs,
+//! with the same runner script cargo uses for tests (embedded, so an installed binary has it).
+
+use std::io::Write;
+use std::process::Command;
+
+use crate::kernel::{self, UML_RUN_SCRIPT};
+
+/// Which kernel to use, as the user asked (`--kernel` / `CNI_CONFORM_KERNEL`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KernelChoice {
+    /// This kernel if it can make 802.1Q links, else User-Mode Linux.
+    Auto,
+    Native,
+    Uml,
+}
+
+/// Makes sure the rest of the process runs on a kernel that can make VLANs: returns when this
+/// one can (or the user insisted on it), otherwise replaces the process with the same command
+/// inside UML. Errors say what is missing.
+pub fn ensure_vlan_kernel(choice: KernelChoice) -> Result<(), String> {
+    if std::env::var("CNI_CONFORM_KERNEL_RUNNER").as_deref() == Ok("uml") {
+        return Ok(());
+    }
+    let native_ok = || kernel::probe_vlan();
+    match choice {
+        KernelChoice::Native => native_ok().map_err(|e| e.to_string()),
+        KernelChoice::Auto if native_ok().is_ok() => Ok(()),
+        KernelChoice::Auto | KernelChoice::Uml => reexec_in_uml(),
+    }
+}
+
+fn reexec_in_uml() -> Result<(), String> {
+    if kernel::uml_binary().is_none() {
+        return Err(format!(
+            "this kernel ({}) cannot create 802.1Q links and User-Mode Linux is not installed: \
+             apt-get install -y user-mode-linux kmod",
+            kernel::current().release
+        ));
+    }
+    let mut script = tempfile::Builder::new()
+        .prefix("cni-conform-uml-run.")
+        .tempfile()
+        .map_err(|e| format!("cannot write the UML runner script: {e}"))?;
+    script
+        .write_all(UML_RUN_SCRIPT.as_bytes())
+        .map_err(|e| format!("cannot write the UML runner script: {e}"))?;
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find own binary: {e}"))?;
+    eprintln!(
+        "cni-conform: this kernel ({}) lacks 802.1Q; running inside User-Mode Linux",
+        kernel::current().release
+    );
+    let status = Command::new("bash")
+        .arg(script.path())
+        .arg(exe)
+        .args(std::env::args_os().skip(1))
+        .status()
+        .map_err(|e| format!("cannot start the UML runner: {e}"))?;
+    drop(script);
+    std::process::exit(status.code().unwrap_or(101));
+}
