@@ -57,7 +57,7 @@ impl Netns {
             fd,
             owned: true,
         };
-        netns.run(|| bring_loopback_up())??;
+        netns.run(bring_loopback_up)??;
         Ok(netns)
     }
 
