@@ -429,9 +429,12 @@ fn recreate(sandbox: &Sandbox, master: &str, id: u16, protocol: VlanProtocol) {
         .unwrap();
 }
 
+/// A change made behind the plugin's back.
+type Tamper = Box<dyn FnOnce(&Sandbox)>;
+
 #[test]
 fn check_catches_every_drift() {
-    let cases: Vec<(&str, Box<dyn FnOnce(&Sandbox)>)> = vec![
+    let cases: Vec<(&str, Tamper)> = vec![
         (
             "link \"net1\" does not exist in CNI_NETNS",
             Box::new(|s| s.delete_link("pod", "net1").unwrap()),

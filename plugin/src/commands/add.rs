@@ -12,7 +12,7 @@ use super::{Invocation, netlink_error};
 use crate::env::Command;
 use crate::error::Error;
 use crate::ipam::Delegate;
-use crate::netlink::{Link, Namespace, Netlink, NewVlan};
+use crate::netlink::{Link, Namespace, Netlink, NetlinkError, NewVlan};
 use crate::result;
 
 /// Temporary-name collisions tolerated before giving up (each draws a new random suffix).
@@ -23,9 +23,12 @@ pub async fn add<K: Netlink>(kernel: &K, inv: &Invocation<'_>) -> Result<CniResu
         ipam.locate()?;
     }
     let master = preflight(kernel, inv).await?;
-    let index = create(kernel, inv, &master).await?;
-    let mut undo = Undo { index, ipam: None };
-    match set_up(kernel, inv, &mut undo).await {
+    let link = create(kernel, inv, &master).await?;
+    let mut undo = Undo {
+        index: link.index,
+        ipam: None,
+    };
+    match set_up(kernel, inv, link, &mut undo).await {
         Ok(result) => Ok(result),
         Err(error) => Err(undo.run(kernel, inv, error).await),
     }
@@ -62,10 +65,14 @@ async fn preflight<K: Netlink>(kernel: &K, inv: &Invocation<'_>) -> Result<Link,
     Ok(master)
 }
 
-/// Creates the VLAN under a temporary name in `CNI_NETNS` and returns its index there. A
+/// Creates the VLAN under a temporary name in `CNI_NETNS` and returns it as found there. A
 /// direct create with the final name could collide with a name in the runtime's namespace,
 /// where the kernel first registers a link sent from there.
-async fn create<K: Netlink>(kernel: &K, inv: &Invocation<'_>, master: &Link) -> Result<u32, Error> {
+async fn create<K: Netlink>(
+    kernel: &K,
+    inv: &Invocation<'_>,
+    master: &Link,
+) -> Result<Link, Error> {
     let placement = &inv.placement;
     let mut attempts = 0;
     let temp_name = loop {
@@ -103,17 +110,15 @@ async fn create<K: Netlink>(kernel: &K, inv: &Invocation<'_>, master: &Link) -> 
             }
         }
     };
+    // The link exists from here on; it vanishing before we could even look at it is reported
+    // the way the kernel would report it.
     kernel
         .link_by_name(Namespace::Container, &temp_name)
         .await
+        .and_then(|link| link.ok_or(NetlinkError::Kernel(Errno::ENODEV)))
         .map_err(netlink_error(format!(
             "looking up the new VLAN {temp_name:?}"
-        )))?
-        .map(|link| link.index)
-        .ok_or_else(|| Error::Netlink {
-            operation: format!("looking up the new VLAN {temp_name:?}"),
-            source: crate::netlink::NetlinkError::Kernel(Errno::ENODEV),
-        })
+        )))
 }
 
 async fn temp_name_taken<K: Netlink>(
@@ -179,6 +184,7 @@ impl Undo<'_> {
 async fn set_up<'a, K: Netlink>(
     kernel: &K,
     inv: &'a Invocation<'a>,
+    mut link: Link,
     undo: &mut Undo<'a>,
 ) -> Result<CniResult, Error> {
     let placement = &inv.placement;
@@ -195,17 +201,8 @@ async fn set_up<'a, K: Netlink>(
                 }
             }
         })?;
-    let link = kernel
-        .link_by_index(Namespace::Container, undo.index)
-        .await
-        .map_err(netlink_error(format!(
-            "looking up {:?}",
-            placement.link_name
-        )))?
-        .ok_or_else(|| Error::Netlink {
-            operation: format!("looking up {:?}", placement.link_name),
-            source: crate::netlink::NetlinkError::Kernel(Errno::ENODEV),
-        })?;
+    // A rename changes nothing else about the link.
+    link.name = placement.link_name.clone();
     let ipam_result = match &inv.ipam {
         Some(ipam) => {
             undo.ipam = Some(ipam);

@@ -21,10 +21,6 @@ pub enum Request {
         ns: Namespace,
         name: String,
     },
-    LinkByIndex {
-        ns: Namespace,
-        index: u32,
-    },
     CreateVlan {
         ns: Namespace,
         temp_name: String,
@@ -249,11 +245,6 @@ impl Netlink for FakeKernel {
             name: self.shown(name),
         });
         Ok(self.find(ns, |l| l.name == name))
-    }
-
-    async fn link_by_index(&self, ns: Namespace, index: u32) -> Result<Option<Link>, NetlinkError> {
-        self.record(Request::LinkByIndex { ns, index });
-        Ok(self.find(ns, |l| l.index == index))
     }
 
     async fn create_vlan(&self, ns: Namespace, vlan: &NewVlan<'_>) -> Result<(), NetlinkError> {

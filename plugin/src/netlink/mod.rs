@@ -143,8 +143,6 @@ impl NetlinkError {
 pub trait Netlink {
     async fn link_by_name(&self, ns: Namespace, name: &str) -> Result<Option<Link>, NetlinkError>;
 
-    async fn link_by_index(&self, ns: Namespace, index: u32) -> Result<Option<Link>, NetlinkError>;
-
     /// Sent to `ns`, the namespace holding the parent.
     async fn create_vlan(&self, ns: Namespace, vlan: &NewVlan<'_>) -> Result<(), NetlinkError>;
 

@@ -71,14 +71,16 @@ impl<'a> Rtnl<'a> {
         }
     }
 
-    async fn get_link(
-        &self,
-        ns: Namespace,
-        select: impl Fn(rtnetlink::LinkGetRequest) -> rtnetlink::LinkGetRequest,
-    ) -> Result<Option<Link>, NetlinkError> {
+    async fn change_link(&self, message: LinkMessage) -> Result<(), NetlinkError> {
+        retrying(|| self.container.link().change(message.clone()).execute()).await
+    }
+}
+
+impl Netlink for Rtnl<'_> {
+    async fn link_by_name(&self, ns: Namespace, name: &str) -> Result<Option<Link>, NetlinkError> {
         let handle = self.handle(ns);
         let found = retrying(|| {
-            let request = select(handle.link().get());
+            let request = handle.link().get().match_name(name);
             async move { request.execute().try_next().await }
         })
         .await;
@@ -87,21 +89,6 @@ impl<'a> Rtnl<'a> {
             Err(e) if e.errno() == Some(Errno::ENODEV) => Ok(None),
             Err(e) => Err(e),
         }
-    }
-
-    async fn change_link(&self, message: LinkMessage) -> Result<(), NetlinkError> {
-        retrying(|| self.container.link().change(message.clone()).execute()).await
-    }
-}
-
-impl Netlink for Rtnl<'_> {
-    async fn link_by_name(&self, ns: Namespace, name: &str) -> Result<Option<Link>, NetlinkError> {
-        self.get_link(ns, |request| request.match_name(name)).await
-    }
-
-    async fn link_by_index(&self, ns: Namespace, index: u32) -> Result<Option<Link>, NetlinkError> {
-        self.get_link(ns, |request| request.match_index(index))
-            .await
     }
 
     async fn create_vlan(&self, ns: Namespace, vlan: &NewVlan<'_>) -> Result<(), NetlinkError> {
