@@ -575,6 +575,31 @@ fn veth_passes_prev_result_through_and_appends_its_interfaces() {
 }
 
 #[test]
+fn veth_delegates_to_upstream_static_ipam_through_the_standard_cni_path() {
+    let lab = Lab::new();
+    let cni_path = CniPath::standard(&lab.dir.path().join("links"), &[]).unwrap();
+    assert!(
+        cni_path.find("static").is_ok(),
+        "upstream plugins are expected in /usr/lib/cni (Debian containernetworking-plugins)"
+    );
+    let runtime = Runtime::new(&lab.node, cni_path, lab.dir.path().join("cache"));
+    let list = single(
+        CniVersion::V1_0_0,
+        json!({
+            "type": VETH_PLUGIN,
+            "ipam": {"type": "static", "addresses": [{"address": "10.5.0.7/24", "gateway": "10.5.0.1"}]},
+        }),
+    );
+    let attachment = lab.attachment("ctr1");
+    let added = runtime.add(&list, &attachment).outcome.unwrap();
+    assert_eq!(added.result.ips[0].address.to_string(), "10.5.0.7/24");
+    assert_eq!(addresses(&lab.pod, "eth0"), ["10.5.0.7/24"]);
+    runtime.check(&list, &attachment).outcome.unwrap();
+    runtime.del(&list, &attachment).outcome.unwrap();
+    assert_eq!(links(&lab.pod), []);
+}
+
+#[test]
 fn ipam_takes_addresses_from_runtime_config_then_args_then_its_config() {
     let lab = Lab::new();
     let runtime = lab.runtime();

@@ -19,7 +19,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use cni_types::{CniError, CniResult, CniVersion};
@@ -339,13 +339,7 @@ impl<'a> Runtime<'a> {
         // libcni's GetVersionInfo passes these placeholders.
         let mut env = self.env(
             CniCommand::Version,
-            &Attachment {
-                container_id: String::new(),
-                ifname: "dummy".into(),
-                netns: "dummy".into(),
-                cni_args: Vec::new(),
-                capability_args: Default::default(),
-            },
+            &Attachment::new("", "dummy", Path::new("dummy")),
         );
         env.insert("CNI_PATH".into(), "dummy".into());
         let stdin = json!({ "cniVersion": list.cni_version.as_str() });
@@ -399,14 +393,7 @@ impl<'a> Runtime<'a> {
 
     /// GC and STATUS concern no attachment: libcni sends the per-attachment variables empty.
     fn env_without_attachment(&self, command: CniCommand) -> BTreeMap<String, String> {
-        let none = Attachment {
-            container_id: String::new(),
-            ifname: String::new(),
-            netns: String::new(),
-            cni_args: Vec::new(),
-            capability_args: Default::default(),
-        };
-        self.env(command, &none)
+        self.env(command, &Attachment::new("", "", Path::new("")))
     }
 
     /// A single-plugin request: any env and stdin, the plugin looked up by type in `CNI_PATH`.

@@ -204,8 +204,10 @@ pub fn execute(request: &ExecRequest, netns: Option<&Netns>) -> io::Result<Execu
     let stderr = read_in_background(child.stderr.take());
 
     let watchdog = Watchdog::arm(pid, request.timeout);
-    wait_until_exited(pid)?;
+    let exited = wait_until_exited(pid);
+    // Disarmed before anything can return: it must never signal a pid we no longer own.
     let mut timed_out = watchdog.disarm();
+    exited?;
     let (status, peak_rss_kib) = reap(pid)?;
     let wall_time = started.elapsed();
 
