@@ -106,21 +106,21 @@ fn delegate(
 
 /// The VERSION reply; `cniVersion` echoes the input's (1.1.0 when stdin has none).
 fn version(stdin: &[u8]) -> Result<Value, Error> {
-    if stdin.iter().all(u8::is_ascii_whitespace) {
-        return Ok(cni_types::version::version_reply(
-            CniVersion::LATEST.as_str(),
-        ));
-    }
-    let input = config::decode(stdin)?;
-    match input.get("cniVersion") {
-        None | Some(Value::Null) => Ok(cni_types::version::version_reply(
-            CniVersion::LATEST.as_str(),
-        )),
-        Some(Value::String(v)) => Ok(cni_types::version::version_reply(v)),
-        Some(other) => Err(Error::Config(format!(
-            "\"cniVersion\" must be a string, got {other}"
-        ))),
-    }
+    let input = if stdin.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        Some(config::decode(stdin)?)
+    };
+    let version = match input.as_ref().and_then(|i| i.get("cniVersion")) {
+        None | Some(Value::Null) => CniVersion::LATEST.as_str(),
+        Some(Value::String(v)) => v,
+        Some(other) => {
+            return Err(Error::Config(format!(
+                "\"cniVersion\" must be a string, got {other}"
+            )));
+        }
+    };
+    Ok(cni_types::version::version_reply(version))
 }
 
 /// Decodes and validates the configuration, and checks the command exists in its version.
@@ -232,4 +232,133 @@ fn block_on<T>(work: impl Future<Output = Result<T, Error>>) -> Result<T, Error>
             source,
         })?
         .block_on(work)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsString;
+
+    use cni_types::error::codes;
+    use serde_json::json;
+
+    use super::*;
+    use crate::ipam::script_delegate;
+
+    fn env(command: &str, netns: &str, cni_path: Option<&str>) -> RawEnv {
+        RawEnv {
+            command: Some(command.into()),
+            container_id: Some("ctr1".into()),
+            netns: Some(netns.into()),
+            ifname: Some("net1".into()),
+            path: cni_path.map(OsString::from),
+        }
+    }
+
+    fn stdin(config: Value) -> Vec<u8> {
+        serde_json::to_vec(&config).unwrap()
+    }
+
+    fn config(version: &str) -> Value {
+        json!({"cniVersion": version, "name": "net", "type": "vlan", "master": "eth0"})
+    }
+
+    #[test]
+    fn version_echoes_the_input_version() {
+        let reply = execute(&env("VERSION", "", None), br#"{"cniVersion": "0.3.1"}"#).unwrap();
+        assert_eq!(reply.unwrap()["cniVersion"], "0.3.1");
+        let reply = execute(&env("VERSION", "", None), b"").unwrap();
+        assert_eq!(reply.unwrap()["cniVersion"], "1.1.0");
+        let error = execute(&env("VERSION", "", None), b"{oops").unwrap_err();
+        assert_eq!(error.code(), codes::DECODING_FAILURE);
+    }
+
+    #[test]
+    fn commands_newer_than_the_configuration_are_code_1() {
+        for (command, version, needs) in [
+            ("CHECK", "0.3.1", "0.4.0"),
+            ("STATUS", "1.0.0", "1.1.0"),
+            ("GC", "0.4.0", "1.1.0"),
+        ] {
+            let error = execute(&env(command, "/x", None), &stdin(config(version))).unwrap_err();
+            assert_eq!(error.code(), codes::INCOMPATIBLE_VERSION);
+            assert_eq!(
+                error.to_string(),
+                format!(
+                    "cniVersion {version} does not allow {command} (it needs {needs} or later)"
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn gc_and_status_forward_stdin_unchanged_or_succeed_alone() {
+        assert!(
+            execute(&env("GC", "", None), &stdin(config("1.1.0")))
+                .unwrap()
+                .is_none()
+        );
+        let (dir, path) = script_delegate(
+            "here=$(dirname \"$0\"); cat > \"$here/stdin\"; echo \"$CNI_COMMAND\" >> \"$here/calls\"",
+        );
+        let mut gc = config("1.1.0");
+        gc["ipam"] = json!({"type": "fake-ipam"});
+        gc["cni.dev/valid-attachments"] = json!([{"containerID": "c1", "ifname": "net1"}]);
+        let bytes = stdin(gc);
+        for command in ["GC", "STATUS"] {
+            assert!(
+                execute(&env(command, "", Some(&path)), &bytes)
+                    .unwrap()
+                    .is_none()
+            );
+        }
+        assert_eq!(std::fs::read(dir.path().join("stdin")).unwrap(), bytes);
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("calls")).unwrap(),
+            "GC\nSTATUS\n"
+        );
+    }
+
+    #[test]
+    fn add_needs_a_container_namespace() {
+        let error =
+            execute(&env("ADD", "/nonexistent", None), &stdin(config("1.0.0"))).unwrap_err();
+        assert_eq!(error.code(), codes::UNKNOWN_CONTAINER);
+        let error = execute(&env("ADD", "/dev/null", None), &stdin(config("1.0.0"))).unwrap_err();
+        assert_eq!(error.code(), codes::UNKNOWN_CONTAINER);
+        assert_eq!(
+            error.to_string(),
+            "CNI_NETNS \"/dev/null\" is not a network namespace"
+        );
+        let error = execute(
+            &env("ADD", "/proc/thread-self/ns/net", None),
+            &stdin(config("1.0.0")),
+        )
+        .unwrap_err();
+        assert_eq!(error.code(), codes::INVALID_ENVIRONMENT);
+        assert!(
+            error
+                .to_string()
+                .contains("the plugin's own network namespace"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn del_without_the_namespace_still_releases_the_address() {
+        let (dir, path) =
+            script_delegate("echo \"$CNI_COMMAND $CNI_IFNAME\" >> \"$(dirname \"$0\")/calls\"");
+        let mut del = config("1.0.0");
+        del["ipam"] = json!({"type": "fake-ipam"});
+        for netns in ["/nonexistent", "/dev/null", ""] {
+            assert!(
+                execute(&env("DEL", netns, Some(&path)), &stdin(del.clone()))
+                    .unwrap()
+                    .is_none()
+            );
+        }
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("calls")).unwrap(),
+            "DEL net1\nDEL net1\nDEL net1\n"
+        );
+    }
 }

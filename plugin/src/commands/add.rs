@@ -210,8 +210,7 @@ async fn set_up<'a, K: Netlink>(
         }
         None => None,
     };
-    let ips: Vec<&IpConfig> = ipam_result.iter().flat_map(|r| &r.ips).collect();
-    configure(kernel, inv, &link, &ips, ipam_result.as_ref()).await?;
+    configure(kernel, inv, &link, ipam_result.as_ref()).await?;
     let interface = Interface {
         name: link.name.clone(),
         mac: link.mac.clone(),
@@ -233,9 +232,9 @@ async fn configure<K: Netlink>(
     kernel: &K,
     inv: &Invocation<'_>,
     link: &Link,
-    ips: &[&IpConfig],
     ipam_result: Option<&CniResult>,
 ) -> Result<(), Error> {
+    let ips: Vec<&IpConfig> = ipam_result.iter().flat_map(|r| &r.ips).collect();
     if ips.iter().any(|ip| ip.address.addr().is_ipv6()) {
         kernel
             .enable_ipv6(&link.name)
@@ -245,7 +244,7 @@ async fn configure<K: Netlink>(
                 source,
             })?;
     }
-    for ip in ips {
+    for ip in &ips {
         kernel
             .add_address(link.index, ip.address)
             .await
@@ -268,7 +267,7 @@ async fn configure<K: Netlink>(
     })?;
     for route in ipam_result.iter().flat_map(|r| &r.routes) {
         let installed = cni_types::Route {
-            gw: result::route_gateway(route, ips),
+            gw: result::route_gateway(route, &ips),
             ..route.clone()
         };
         kernel
