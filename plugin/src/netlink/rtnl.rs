@@ -451,3 +451,61 @@ fn ip_of(address: &RouteAddress) -> Option<IpAddr> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::num::NonZeroI32;
+
+    use rtnetlink::packet_core::ErrorMessage;
+
+    use super::*;
+
+    fn kernel_error(errno: Errno) -> rtnetlink::Error {
+        let mut message = ErrorMessage::default();
+        message.code = NonZeroI32::new(-(errno as i32));
+        rtnetlink::Error::NetlinkError(message)
+    }
+
+    /// Runs `retrying` on a request that fails with `errors` in turn, then succeeds.
+    fn attempt(errors: &[Errno]) -> (Result<(), NetlinkError>, usize) {
+        let calls = Cell::new(0);
+        let outcome = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap()
+            .block_on(retrying(|| {
+                let call = calls.get();
+                calls.set(call + 1);
+                let outcome = errors.get(call).map_or(Ok(()), |e| Err(kernel_error(*e)));
+                async move { outcome }
+            }));
+        (outcome, calls.get())
+    }
+
+    #[test]
+    fn transient_errnos_are_retried_until_success() {
+        let (outcome, calls) = attempt(&[Errno::EBUSY, Errno::ENOBUFS, Errno::EAGAIN]);
+        assert!(outcome.is_ok());
+        assert_eq!(calls, 4);
+    }
+
+    #[test]
+    fn contention_that_outlasts_the_attempts_says_so() {
+        let (outcome, calls) = attempt(&[Errno::EBUSY; 10]);
+        assert_eq!(calls, ATTEMPTS as usize);
+        let error = outcome.unwrap_err();
+        assert!(error.is_contention());
+        assert_eq!(
+            error.to_string(),
+            "EBUSY: Device or resource busy, still after 5 attempts"
+        );
+    }
+
+    #[test]
+    fn other_errnos_fail_at_once_and_keep_their_errno() {
+        let (outcome, calls) = attempt(&[Errno::EEXIST]);
+        assert_eq!(calls, 1);
+        assert_eq!(outcome.unwrap_err().errno(), Some(Errno::EEXIST));
+    }
+}
