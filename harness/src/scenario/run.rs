@@ -71,6 +71,21 @@ pub struct CaseReport {
     /// For reproducers: the sandbox the case ran in.
     pub topology: Topology,
     pub pod: String,
+    /// The sandbox's folder (gone now): the parent of its netns files, and what `${SANDBOX}`
+    /// stood for; `None` when no sandbox was made.
+    pub sandbox_dir: Option<PathBuf>,
+    /// The steps that ran, in order, with the executions each made: what a reproducer replays.
+    pub steps: Vec<StepRecord>,
+}
+
+/// One step as it ran.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepRecord {
+    /// As failures name it, e.g. `3 (del)`.
+    pub label: String,
+    pub step: Step,
+    /// Indices into the case's executions.
+    pub executions: std::ops::Range<usize>,
 }
 
 impl CaseReport {
@@ -232,6 +247,8 @@ fn skipped(scenario: &Scenario, version: CniVersion, reason: &str) -> CaseReport
         duration_ms: 0,
         topology: scenario.topology.clone(),
         pod: scenario.pod.clone(),
+        sandbox_dir: None,
+        steps: vec![],
     }
 }
 
@@ -293,6 +310,8 @@ pub fn run_case(
         failures: Vec::new(),
         executions: Vec::new(),
         ipam_calls_seen: 0,
+        sandbox_dir: None,
+        steps: Vec::new(),
     };
     if let Err(message) = case.run(library) {
         case.failures.push(Failure {
@@ -318,6 +337,8 @@ pub fn run_case(
         duration_ms: started.elapsed().as_millis(),
         topology: scenario.topology.clone(),
         pod: scenario.pod.clone(),
+        sandbox_dir: case.sandbox_dir,
+        steps: case.steps,
     }
 }
 
@@ -330,6 +351,8 @@ struct Case<'a> {
     executions: Vec<Execution>,
     /// Lines of the IPAM call log already accounted to earlier steps.
     ipam_calls_seen: usize,
+    sandbox_dir: Option<PathBuf>,
+    steps: Vec<StepRecord>,
 }
 
 /// What the steps share while a case runs.
@@ -364,6 +387,7 @@ impl<'a> Case<'a> {
     fn run(&mut self, library: &Library) -> Result<(), String> {
         let sandbox = Sandbox::new(&self.scenario.topology)
             .map_err(|e| format!("cannot build the sandbox: {e}"))?;
+        self.sandbox_dir = Some(sandbox.dir().to_path_buf());
         let network = self.network(library, sandbox.dir())?;
         let list = NetworkConfigList::from_value(network)
             .map_err(|e| format!("network configuration: {e}"))?
@@ -399,7 +423,14 @@ impl<'a> Case<'a> {
         };
         for (index, step) in self.scenario.steps.iter().enumerate() {
             let label = format!("{} ({})", index + 1, step_kind(step));
-            if let Err(message) = self.step(&mut world, step, &label) {
+            let first_execution = self.executions.len();
+            let outcome = self.step(&mut world, step, &label);
+            self.steps.push(StepRecord {
+                label: label.clone(),
+                step: step.clone(),
+                executions: first_execution..self.executions.len(),
+            });
+            if let Err(message) = outcome {
                 self.failures.push(Failure {
                     clause: HARNESS.into(),
                     level: Level::Must,

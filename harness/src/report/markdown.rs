@@ -1,0 +1,184 @@
+//! `summary.md`: the run as Markdown for a CI job summary (e.g. appended to
+//! `$GITHUB_STEP_SUMMARY`): the verdict and counts, the scenario x version table, skip
+//! reasons, then every MUST failure and SHOULD warning with its clause, step and message, the
+//! expected vs actual and the plugin's stderr folded away, and the reproducer to run.
+
+use std::fmt::Write as _;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use cni_types::CniVersion;
+
+use super::reproducer;
+use super::table::{Cell, Counts, Matrix, execution_of, level_name, skip_reasons};
+use crate::scenario::{CaseReport, Failure, Level, SuiteReport};
+
+pub fn write(report: &SuiteReport, dir: &Path) -> io::Result<PathBuf> {
+    let path = dir.join("summary.md");
+    std::fs::write(&path, render(report))?;
+    Ok(path)
+}
+
+pub fn render(report: &SuiteReport) -> String {
+    let counts = Counts::of(report);
+    let mut out = String::new();
+    let verdict = if report.passed() { "passed" } else { "FAILED" };
+    let _ = writeln!(out, "## cni-conform: {verdict}\n");
+    let _ = writeln!(
+        out,
+        "Plugin `{}` (supports {}) on {}.\n",
+        report.plugin.display(),
+        report.plugin_versions.join(", "),
+        report.kernel
+    );
+    let _ = writeln!(
+        out,
+        "**{} passed, {} failed, {} skipped** ({} passed with SHOULD warnings, {} scenario file errors) in {:.1} s\n",
+        counts.passed,
+        counts.failed,
+        counts.skipped,
+        counts.warned,
+        counts.scenario_errors,
+        report.duration_ms as f64 / 1000.0
+    );
+    out.push_str(&table(&Matrix::of(report)));
+    let skips = skip_reasons(report);
+    if !skips.is_empty() {
+        out.push_str("\n### Skipped\n\n");
+        for s in skips {
+            let _ = writeln!(out, "- {}", escape(&s));
+        }
+    }
+    for (level, title) in [
+        (Level::Must, "Failures (MUST)"),
+        (Level::Should, "Warnings (SHOULD)"),
+    ] {
+        let entries: Vec<String> = report
+            .cases
+            .iter()
+            .flat_map(|case| {
+                case.failures
+                    .iter()
+                    .enumerate()
+                    .filter(move |(_, f)| f.level == level)
+                    .map(move |(i, f)| entry(case, i, f))
+            })
+            .collect();
+        if !entries.is_empty() {
+            let _ = writeln!(out, "\n### {title}\n");
+            out.push_str(&entries.join("\n"));
+        }
+    }
+    if !report.scenario_errors.is_empty() {
+        out.push_str("\n### Scenario file errors\n\n");
+        for e in &report.scenario_errors {
+            let _ = writeln!(out, "- {}", escape(e));
+        }
+    }
+    out
+}
+
+fn table(matrix: &Matrix) -> String {
+    let mut out = String::from("| scenario |");
+    for v in CniVersion::ALL {
+        let _ = write!(out, " {v} |");
+    }
+    out.push_str("\n|---|");
+    out.push_str(&":-:|".repeat(CniVersion::ALL.len()));
+    out.push('\n');
+    for (scenario, cells) in &matrix.rows {
+        let _ = write!(out, "| {} |", escape(scenario));
+        for cell in cells {
+            let _ = write!(out, " {} |", badge(*cell));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn badge(cell: Cell) -> String {
+    match cell {
+        Cell::Pass => "✅ pass".into(),
+        Cell::Warn => "⚠️ warn".into(),
+        Cell::Fail => "❌ **FAIL**".into(),
+        Cell::Skip => "⏭️ skip".into(),
+        Cell::NotRun => "·".into(),
+    }
+}
+
+/// One failure: what broke where, then the details folded.
+fn entry(case: &CaseReport, index: usize, f: &Failure) -> String {
+    let mut out = format!(
+        "#### {} @ {}, step {}\n\n- clause {} ({})\n- {}\n- reproducer: `repro/{}`\n",
+        escape(&case.scenario),
+        case.version,
+        f.step,
+        escape(&f.clause),
+        level_name(f.level),
+        escape(&f.message),
+        reproducer::file_name(case, index)
+    );
+    if let Some(diff) = &f.diff {
+        out.push_str(&details("expected vs actual", "diff", diff));
+    }
+    if let Some(exec) = execution_of(case, f) {
+        let stderr = exec.stderr.to_string_lossy();
+        if !stderr.trim().is_empty() {
+            let summary = format!("plugin stderr ({} {})", exec.plugin, exec.command);
+            out.push_str(&details(&summary, "text", &stderr));
+        }
+    }
+    out
+}
+
+fn details(summary: &str, language: &str, body: &str) -> String {
+    let fence = fence_for(body);
+    format!(
+        "\n<details><summary>{}</summary>\n\n{fence}{language}\n{}\n{fence}\n\n</details>\n",
+        escape(summary),
+        body.trim_end()
+    )
+}
+
+/// A backtick fence longer than any backtick run in `body`, so the body cannot close it.
+fn fence_for(body: &str) -> String {
+    let longest = body.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    "`".repeat(longest.max(2) + 1)
+}
+
+/// Plugin messages are arbitrary text: keep Markdown and HTML from interpreting them.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '#' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\n' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fences_outgrow_the_body() {
+        assert_eq!(fence_for("plain"), "```");
+        assert_eq!(fence_for("has ``` inside and ```` too"), "`````");
+    }
+
+    #[test]
+    fn messages_cannot_inject_markup() {
+        assert_eq!(
+            escape("a|b <script> *x* `c`\nnext"),
+            "a\\|b &lt;script&gt; \\*x\\* \\`c\\` next"
+        );
+    }
+}

@@ -1,0 +1,452 @@
+//! `repro/<scenario>@<version>-<n>.sh`: for the n-th failure of a case, a bash script a person
+//! runs as root, without the harness, to watch the failure happen again.
+//!
+//! The script rebuilds the case's sandbox with `ip` the way the harness built it: every netns a
+//! file under a fresh temp folder (`$SANDBOX/netns/<name>`, kept alive by a bind mount made
+//! with `unshare --net=<file>`), the topology's veth pairs with their names, MTUs and states.
+//! Then it replays the case's steps up to the failing one: tampering steps as `ip` commands,
+//! plugin executions in the node netns (`nsenter`) with exactly the recorded environment
+//! (`env -i`) and the recorded stdin (a quoted heredoc, so nothing in it expands). The case's
+//! sandbox folder is gone, so every path under it, in the environment (`CNI_NETNS`, `CNI_PATH`)
+//! and in stdin (`prevResult` sandboxes, IPAM call logs), is rewritten to `$SANDBOX`; in the
+//! heredocs it reads `${SANDBOX}` and is substituted when fed. The plugin under test is linked
+//! into `$SANDBOX/bin` under the name the harness gave it. Each execution's stdout and exit
+//! status are printed (stderr passes through), then the state of every netns; a trap removes
+//! it all on exit. The top of the script says what was expected and what happened.
+
+use std::fmt::Write as _;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use super::table::{execution_of, level_name};
+use crate::runtime::{Execution, ExitStatus};
+use crate::scenario::model::Step;
+use crate::scenario::run::StepRecord;
+use crate::scenario::{CaseReport, Failure, SuiteReport};
+use crate::topology::Topology;
+
+/// The reproducers' folder inside the report folder.
+pub const DIR: &str = "repro";
+
+/// Where [`crate::runtime::CniPath::standard`] links the plugin under test.
+const PLUGIN_LINK_SUBDIR: &str = "bin";
+
+/// `<scenario>@<version>-<n>.sh` for the failure at `index` (0-based) of the case.
+pub fn file_name(case: &CaseReport, index: usize) -> String {
+    format!("{}@{}-{}.sh", case.scenario, case.version, index + 1)
+}
+
+/// Writes a reproducer for every failure (MUST and SHOULD) of every case into `dir/repro`.
+pub fn write_all(report: &SuiteReport, dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut written = Vec::new();
+    for case in &report.cases {
+        for index in 0..case.failures.len() {
+            let folder = dir.join(DIR);
+            std::fs::create_dir_all(&folder)?;
+            let path = folder.join(file_name(case, index));
+            std::fs::write(&path, script(report, case, index))?;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
+            written.push(path);
+        }
+    }
+    Ok(written)
+}
+
+/// The reproducer of the case's failure at `index`.
+pub fn script(report: &SuiteReport, case: &CaseReport, index: usize) -> String {
+    let failure = &case.failures[index];
+    let rewrite = SandboxRewrite {
+        dir: case
+            .sandbox_dir
+            .as_ref()
+            .map(|d| d.to_string_lossy().into_owned()),
+    };
+    let mut out = String::from("#!/usr/bin/env bash\n");
+    out.push_str(&comment(&header(report, case, index)));
+    out.push_str(PRELUDE);
+    out.push_str(&topology(&case.topology));
+    let (steps, last_execution) = replayed(case, failure);
+    let mut plugin_links: Vec<&str> = Vec::new();
+    for record in steps {
+        let executions = record.executions.start..record.executions.end.min(last_execution);
+        let _ = writeln!(out, "\necho '### step {}'", record.label);
+        match tampering(&record.step) {
+            Some(command) => {
+                out.push_str(&command);
+                out.push('\n');
+            }
+            None => {
+                let concurrent = matches!(record.step, Step::Concurrent(_));
+                for i in executions {
+                    let execution = &case.executions[i];
+                    if let Some(name) = rewrite.plugin_link(execution)
+                        && !plugin_links.contains(&name)
+                    {
+                        let _ = writeln!(
+                            out,
+                            "ln -s {} \"$SANDBOX/{PLUGIN_LINK_SUBDIR}/\"{}",
+                            quote(&report.plugin.to_string_lossy()),
+                            quote(name)
+                        );
+                        plugin_links.push(name);
+                    }
+                    out.push_str(&replay(&rewrite, execution, i, concurrent));
+                }
+                if concurrent {
+                    out.push_str("wait\n");
+                }
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\necho '### state after step {}'\nshow_state",
+        failure.step
+    );
+    out
+}
+
+/// What the top of the script says: the failure, the recorded failing execution, the plugin.
+fn header(report: &SuiteReport, case: &CaseReport, index: usize) -> String {
+    let f = &case.failures[index];
+    let mut text = format!(
+        "cni-conform reproducer: scenario {} at CNI version {}, failure {} of {}.\n\
+         Run as root: bash {}\n\
+         Builds the scenario's namespaces and links with ip, replays its steps up to the failing\n\
+         one with each plugin's recorded environment and stdin, prints every output and then the\n\
+         state of every netns, and removes everything on exit.\n\n\
+         clause   {} ({})\n\
+         step     {}\n\
+         expected vs actual:\n  {}\n",
+        case.scenario,
+        case.version,
+        index + 1,
+        case.failures.len(),
+        file_name(case, index),
+        f.clause,
+        level_name(f.level),
+        f.step,
+        f.message
+    );
+    if let Some(diff) = &f.diff {
+        for line in diff.lines() {
+            let _ = writeln!(text, "  {line}");
+        }
+    }
+    if let Some(exec) = execution_of(case, f) {
+        let _ = writeln!(
+            text,
+            "\nthe failing execution as recorded: {} {}, {}",
+            exec.plugin,
+            exec.command,
+            describe_exit(exec)
+        );
+        for (name, bytes) in [("stdout", &exec.stdout), ("stderr", &exec.stderr)] {
+            let output = bytes.to_string_lossy();
+            if !output.trim().is_empty() {
+                let _ = writeln!(text, "  {name}:");
+                for line in output.lines() {
+                    let _ = writeln!(text, "    {line}");
+                }
+            }
+        }
+    }
+    let _ = writeln!(text, "\nplugin under test: {}", report.plugin.display());
+    text
+}
+
+fn describe_exit(exec: &Execution) -> String {
+    let status = match exec.exit {
+        ExitStatus::Code(code) => format!("exit status {code}"),
+        ExitStatus::Signal(signal) => format!("killed by signal {signal}"),
+    };
+    if exec.timed_out {
+        format!("{status} (timed out)")
+    } else {
+        status
+    }
+}
+
+/// Every line prefixed with `# `, so nothing in it is code.
+fn comment(text: &str) -> String {
+    text.lines()
+        .map(|l| format!("# {l}").trim_end().to_string() + "\n")
+        .collect()
+}
+
+/// The steps to replay (every one up to the failure's) and the end of the executions to replay
+/// (just past the failing one; all of the failing step's when the failure names none).
+fn replayed<'a>(case: &'a CaseReport, failure: &Failure) -> (&'a [StepRecord], usize) {
+    let Some(failing) = case.steps.iter().position(|s| s.label == failure.step) else {
+        // A failure before any step (the sandbox could not be built): the topology is all.
+        return (&[], 0);
+    };
+    let end = failure
+        .execution
+        .map_or(case.steps[failing].executions.end, |i| i + 1);
+    (&case.steps[..=failing], end)
+}
+
+/// Helpers every reproducer shares.
+const PRELUDE: &str = r#"
+set -euo pipefail
+if [ "$(id -u)" != 0 ]; then
+  echo "run this as root: it creates network namespaces" >&2
+  exit 1
+fi
+for tool in ip unshare nsenter; do
+  command -v "$tool" >/dev/null || { echo "needs $tool (iproute2, util-linux)" >&2; exit 1; }
+done
+
+SANDBOX=$(mktemp -d "${TMPDIR:-/tmp}/cni-conform-repro.XXXXXX")
+mkdir "$SANDBOX/netns" "$SANDBOX/bin"
+cleanup() {
+  local netns
+  for netns in "$SANDBOX"/netns/*; do
+    umount "$netns" 2>/dev/null || true
+  done
+  rm -rf "$SANDBOX"
+}
+trap cleanup EXIT
+
+# A netns is a file under $SANDBOX/netns kept alive by a bind mount (CNI_NETNS names one).
+add_netns() {
+  touch "$SANDBOX/netns/$1"
+  unshare --net="$SANDBOX/netns/$1" ip link set lo up
+}
+
+in_netns() {
+  local netns=$1
+  shift
+  nsenter --net="$SANDBOX/netns/$netns" "$@"
+}
+
+# Links first, so the netns is empty at once (the kernel dismantles a dead one later).
+delete_netns() {
+  local link
+  for link in $(in_netns "$1" ip -o link show | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }'); do
+    [ "$link" = lo ] || in_netns "$1" ip link delete "$link" 2>/dev/null || true
+  done
+  umount "$SANDBOX/netns/$1"
+  rm "$SANDBOX/netns/$1"
+}
+
+# The heredoc on this function's stdin, without the newline that ends every heredoc, with
+# ${SANDBOX} standing for this script's folder.
+recorded_stdin() {
+  local text placeholder='${SANDBOX}'
+  text=$(cat; printf x)
+  text=${text%x}
+  text=${text%$'\n'}
+  printf '%s' "${text//"$placeholder"/"$SANDBOX"}"
+}
+
+# run_plugin <netns> <binary> <VAR=value>... <<heredoc: runs the plugin in the netns with
+# exactly these variables and the heredoc as stdin; prints its stdout and exit status.
+run_plugin() {
+  local netns=$1 binary=$2 status=0
+  shift 2
+  recorded_stdin | in_netns "$netns" env -i "$@" "$binary" || status=$?
+  printf '\n(exit status %s)\n' "$status"
+}
+
+show_state() {
+  local file netns
+  for file in "$SANDBOX"/netns/*; do
+    netns=${file##*/}
+    echo "=== netns $netns"
+    in_netns "$netns" ip -d address show
+    in_netns "$netns" ip route show
+    in_netns "$netns" ip -6 route show 2>/dev/null || true
+  done
+}
+"#;
+
+/// The namespaces and veth pairs, made as the sandbox makes them: each end directly in its
+/// netns under its final name, then MTU and state.
+fn topology(topology: &Topology) -> String {
+    let mut out = String::from("\necho '### topology'\n");
+    for netns in topology.netns_names() {
+        let _ = writeln!(out, "add_netns {}", quote(netns));
+    }
+    for pair in &topology.veths {
+        let [a, b] = &pair.ends;
+        let _ = writeln!(
+            out,
+            "in_netns node ip link add {} netns \"$SANDBOX/netns/\"{} type veth peer name {} netns \"$SANDBOX/netns/\"{}",
+            quote(&a.name),
+            quote(&a.netns),
+            quote(&b.name),
+            quote(&b.netns)
+        );
+        for end in [a, b] {
+            let mtu = end.mtu.map(|m| format!(" mtu {m}")).unwrap_or_default();
+            let state = if end.up { "up" } else { "down" };
+            let _ = writeln!(
+                out,
+                "in_netns {} ip link set {}{mtu} {state}",
+                quote(&end.netns),
+                quote(&end.name)
+            );
+        }
+    }
+    out
+}
+
+/// A step that changes the sandbox behind the plugin's back, as an `ip` command; `None` for
+/// steps that run plugins.
+fn tampering(step: &Step) -> Option<String> {
+    let command = match step {
+        Step::DeleteLink(l) => format!(
+            "in_netns {} ip link delete {}",
+            quote(&l.netns),
+            quote(&l.link)
+        ),
+        Step::SetMtu(m) => format!(
+            "in_netns {} ip link set {} mtu {}",
+            quote(&m.netns),
+            quote(&m.link),
+            m.mtu
+        ),
+        Step::SetDown(l) => format!(
+            "in_netns {} ip link set {} down",
+            quote(&l.netns),
+            quote(&l.link)
+        ),
+        Step::RemoveAddress(a) => format!(
+            "in_netns {} ip address delete {} dev {}",
+            quote(&a.netns),
+            quote(&a.address),
+            quote(&a.link)
+        ),
+        Step::AddVlan(v) => format!(
+            "in_netns {ns} ip link add link {} name {link} type vlan id {}\nin_netns {ns} ip link set {link} up",
+            quote(&v.parent),
+            v.id,
+            ns = quote(&v.netns),
+            link = quote(&v.link),
+        ),
+        Step::DeleteNetns(n) => format!("delete_netns {}", quote(&n.netns)),
+        Step::Add(_)
+        | Step::Check(_)
+        | Step::Del(_)
+        | Step::Gc(_)
+        | Step::Status(_)
+        | Step::Exec(_)
+        | Step::Concurrent(_) => return None,
+    };
+    Some(command)
+}
+
+/// One execution: its recorded outcome as a comment, then `run_plugin` with its environment
+/// and stdin (in the background when it ran concurrently with others).
+fn replay(rewrite: &SandboxRewrite, exec: &Execution, index: usize, background: bool) -> String {
+    let mut out = format!(
+        "echo '--- {} {} (recorded: {})'\n",
+        exec.plugin,
+        exec.command,
+        describe_exit(exec)
+    );
+    let _ = write!(out, "run_plugin node {}", rewrite.word(&exec.binary.to_string_lossy()));
+    for (key, value) in &exec.env {
+        let _ = write!(out, " \\\n  {}", rewrite.word(&format!("{key}={value}")));
+    }
+    let stdin = rewrite.heredoc_text(&exec.stdin.to_string_lossy());
+    let end = heredoc_end(&stdin, index);
+    let background = if background { " &" } else { "" };
+    let lossy = if std::str::from_utf8(exec.stdin.as_bytes()).is_err() {
+        "# (the recorded stdin was not UTF-8: invalid bytes are shown as U+FFFD)\n"
+    } else {
+        ""
+    };
+    let _ = write!(out, " <<'{end}'{background}\n{stdin}\n{end}\n{lossy}");
+    out
+}
+
+/// A heredoc delimiter no line of the text equals.
+fn heredoc_end(text: &str, index: usize) -> String {
+    let mut end = format!("CNI_STDIN_{}", index + 1);
+    while text.lines().any(|l| l == end) {
+        end.push('_');
+    }
+    end
+}
+
+/// Paths under the case's (gone) sandbox folder, moved to the script's `$SANDBOX`.
+struct SandboxRewrite {
+    dir: Option<String>,
+}
+
+impl SandboxRewrite {
+    /// A shell word for `value`: single-quoted, with `"$SANDBOX"` where the sandbox folder was.
+    fn word(&self, value: &str) -> String {
+        match &self.dir {
+            Some(dir) => value
+                .split(dir.as_str())
+                .map(|part| {
+                    if part.is_empty() {
+                        String::new()
+                    } else {
+                        quote(part)
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("\"$SANDBOX\""),
+            None => quote(value),
+        }
+    }
+
+    /// Heredoc text, with `${SANDBOX}` where the sandbox folder was.
+    fn heredoc_text(&self, text: &str) -> String {
+        match &self.dir {
+            Some(dir) => text.replace(dir.as_str(), "${SANDBOX}"),
+            None => text.to_string(),
+        }
+    }
+
+    /// The name under which the sandbox linked the plugin under test, when `exec` ran it.
+    fn plugin_link<'e>(&self, exec: &'e Execution) -> Option<&'e str> {
+        let dir = Path::new(self.dir.as_ref()?).join(PLUGIN_LINK_SUBDIR);
+        exec.binary
+            .strip_prefix(dir)
+            .ok()
+            .and_then(|name| name.to_str())
+    }
+}
+
+/// A single-quoted shell word: nothing inside expands.
+fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_keep_text_literal_and_move_the_sandbox() {
+        let rewrite = SandboxRewrite {
+            dir: Some("/tmp/cni-conform-x".into()),
+        };
+        assert_eq!(
+            rewrite.word("CNI_NETNS=/tmp/cni-conform-x/netns/pod"),
+            r#"'CNI_NETNS='"$SANDBOX"'/netns/pod'"#
+        );
+        assert_eq!(
+            rewrite.word("CNI_PATH=/tmp/cni-conform-x/bin:/usr/lib/cni"),
+            r#"'CNI_PATH='"$SANDBOX"'/bin:/usr/lib/cni'"#
+        );
+        assert_eq!(rewrite.word("it's $HOME"), r#"'it'\''s $HOME'"#);
+        assert_eq!(
+            rewrite.heredoc_text(r#"{"log":"/tmp/cni-conform-x/ipam.log"}"#),
+            r#"{"log":"${SANDBOX}/ipam.log"}"#
+        );
+    }
+
+    #[test]
+    fn heredoc_end_avoids_lines_of_the_text() {
+        assert_eq!(heredoc_end("{}", 0), "CNI_STDIN_1");
+        assert_eq!(heredoc_end("a\nCNI_STDIN_2\nb", 1), "CNI_STDIN_2_");
+    }
+}
