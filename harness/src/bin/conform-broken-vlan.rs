@@ -9,8 +9,10 @@
 //!   again, i.e. leaves a link behind;
 //! - `broken-wrong-vlan-id`: creates the VLAN with `vlanId + 1`.
 //!
-//! The runtime resolves symlinks to a plugin, so give this executable the names as hard links
-//! (next to a `vlan` link to the reference plugin).
+//! The name is the executable file's own (`/proc/self/exe`), not `argv[0]`: runtimes run a
+//! plugin through a symlink named after its type, and `cni-conform` links plugins by their
+//! resolved path. So give this executable the names as hard links, next to a `vlan` (symlink)
+//! to the reference plugin.
 
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
@@ -68,21 +70,28 @@ impl Breakage {
 }
 
 fn main() -> ExitCode {
-    let program = std::env::args_os().next().map(PathBuf::from);
-    let name = program
-        .as_deref()
-        .and_then(Path::file_name)
+    // The executable's own file name, not argv[0]: a runtime runs plugins through symlinks
+    // named after their type.
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(e) => {
+            eprintln!("conform-broken-vlan: cannot find my own executable: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let name = exe
+        .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let Some(breakage) = Breakage::from_file_name(&name) else {
         let names: Vec<&str> = Breakage::NAMES.iter().map(|(n, _)| *n).collect();
         eprintln!(
-            "conform-broken-vlan: run me as one of {} (not {name:?})",
+            "conform-broken-vlan: give me one of the names {} (hard links), not {name:?}",
             names.join(", ")
         );
         return ExitCode::from(2);
     };
-    match run(breakage) {
+    match run(breakage, &exe.with_file_name("vlan")) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("{name}: {e}");
@@ -91,14 +100,13 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(breakage: Breakage) -> io::Result<ExitCode> {
-    let reference = std::env::current_exe()?.with_file_name("vlan");
+fn run(breakage: Breakage, reference: &Path) -> io::Result<ExitCode> {
     let mut stdin = Vec::new();
     io::stdin().read_to_end(&mut stdin)?;
     let config: Value = serde_json::from_slice(&stdin).unwrap_or(Value::Null);
     let command = std::env::var("CNI_COMMAND").unwrap_or_default();
 
-    let mut child = Command::new(&reference)
+    let mut child = Command::new(reference)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

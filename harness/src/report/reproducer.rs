@@ -67,9 +67,22 @@ pub fn script(report: &SuiteReport, case: &CaseReport, index: usize) -> String {
     out.push_str(PRELUDE);
     out.push_str(&topology(&case.topology));
     let (steps, last_execution) = replayed(case, failure);
-    let mut plugin_links: Vec<&str> = Vec::new();
+    let mut plugin_links: Vec<&str> = steps
+        .iter()
+        .flat_map(|record| &case.executions[replayed_part(record, last_execution)])
+        .filter_map(|e| rewrite.plugin_link(e))
+        .collect();
+    plugin_links.sort_unstable();
+    plugin_links.dedup();
+    for name in plugin_links {
+        let _ = writeln!(
+            out,
+            "ln -s {} \"$SANDBOX/{PLUGIN_LINK_SUBDIR}/\"{}",
+            quote(&report.plugin.to_string_lossy()),
+            quote(name)
+        );
+    }
     for record in steps {
-        let executions = record.executions.start..record.executions.end.min(last_execution);
         let _ = writeln!(out, "\necho '### step {}'", record.label);
         match tampering(&record.step) {
             Some(command) => {
@@ -78,20 +91,8 @@ pub fn script(report: &SuiteReport, case: &CaseReport, index: usize) -> String {
             }
             None => {
                 let concurrent = matches!(record.step, Step::Concurrent(_));
-                for i in executions {
-                    let execution = &case.executions[i];
-                    if let Some(name) = rewrite.plugin_link(execution)
-                        && !plugin_links.contains(&name)
-                    {
-                        let _ = writeln!(
-                            out,
-                            "ln -s {} \"$SANDBOX/{PLUGIN_LINK_SUBDIR}/\"{}",
-                            quote(&report.plugin.to_string_lossy()),
-                            quote(name)
-                        );
-                        plugin_links.push(name);
-                    }
-                    out.push_str(&replay(&rewrite, execution, i, concurrent));
+                for i in replayed_part(record, last_execution) {
+                    out.push_str(&replay(&rewrite, &case.executions[i], i, concurrent));
                 }
                 if concurrent {
                     out.push_str("wait\n");
@@ -186,6 +187,12 @@ fn replayed<'a>(case: &'a CaseReport, failure: &Failure) -> (&'a [StepRecord], u
         .execution
         .map_or(case.steps[failing].executions.end, |i| i + 1);
     (&case.steps[..=failing], end)
+}
+
+/// The executions of a step that are replayed: those before `last_execution`.
+fn replayed_part(record: &StepRecord, last_execution: usize) -> std::ops::Range<usize> {
+    let end = record.executions.end.min(last_execution);
+    record.executions.start.min(end)..end
 }
 
 /// Helpers every reproducer shares.
@@ -348,7 +355,11 @@ fn replay(rewrite: &SandboxRewrite, exec: &Execution, index: usize, background: 
         exec.command,
         describe_exit(exec)
     );
-    let _ = write!(out, "run_plugin node {}", rewrite.word(&exec.binary.to_string_lossy()));
+    let _ = write!(
+        out,
+        "run_plugin node {}",
+        rewrite.word(&exec.binary.to_string_lossy())
+    );
     for (key, value) in &exec.env {
         let _ = write!(out, " \\\n  {}", rewrite.word(&format!("{key}={value}")));
     }
@@ -422,7 +433,208 @@ fn quote(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use cni_types::CniVersion;
+
     use super::*;
+    use crate::kernel::{Backend, KernelInfo};
+    use crate::runtime::{CniCommand, Outcome, RawBytes, SuccessOutput};
+    use crate::scenario::model::{
+        AddVlan, AddressRef, Concurrent, Expect, Invoke, Level, LinkRef, NetnsRef, SetMtu,
+    };
+    use crate::scenario::{CaseStatus, Failure};
+    use crate::topology::Endpoint;
+
+    const SANDBOX_DIR: &str = "/tmp/cni-conform-gone";
+
+    fn execution(command: CniCommand, ifname: &str) -> Execution {
+        Execution {
+            plugin: "vlan".into(),
+            binary: format!("{SANDBOX_DIR}/bin/vlan").into(),
+            command,
+            env: [
+                ("CNI_COMMAND".to_string(), command.to_string()),
+                ("CNI_IFNAME".to_string(), ifname.to_string()),
+                ("CNI_NETNS".to_string(), format!("{SANDBOX_DIR}/netns/pod")),
+            ]
+            .into(),
+            stdin: RawBytes(
+                format!(r#"{{"log":"{SANDBOX_DIR}/ipam.log","quote":"it's $HOME"}}"#).into_bytes(),
+            ),
+            stdout: RawBytes(b"{}".to_vec()),
+            stderr: RawBytes(b"a complaint".to_vec()),
+            exit: ExitStatus::Code(0),
+            wall_time: Duration::from_millis(5),
+            peak_rss_kib: 1024,
+            timed_out: false,
+            outcome: Outcome::Success(SuccessOutput::Nothing),
+            findings: vec![],
+        }
+    }
+
+    fn record(label: &str, step: Step, executions: std::ops::Range<usize>) -> StepRecord {
+        StepRecord {
+            label: label.into(),
+            step,
+            executions,
+        }
+    }
+
+    /// Every kind of step, the failure at the first of three concurrent executions.
+    fn report() -> SuiteReport {
+        let link = |netns: &str, link: &str| LinkRef {
+            netns: netns.into(),
+            link: link.into(),
+        };
+        let concurrent = Concurrent {
+            command: "ADD".into(),
+            processes: 3,
+            first_vlan_id: 10,
+            same_id: false,
+            ifname_prefix: "v".into(),
+            plugin: None,
+            expect_successes: None,
+            expect: Expect::default(),
+        };
+        let steps = vec![
+            record("1 (add)", Step::Add(Invoke::default()), 0..1),
+            record(
+                "2 (delete-link)",
+                Step::DeleteLink(link("pod", "eth0")),
+                1..1,
+            ),
+            record(
+                "3 (set-mtu)",
+                Step::SetMtu(SetMtu {
+                    netns: "node".into(),
+                    link: "master0".into(),
+                    mtu: 1400,
+                }),
+                1..1,
+            ),
+            record("4 (set-down)", Step::SetDown(link("node", "master0")), 1..1),
+            record(
+                "5 (remove-address)",
+                Step::RemoveAddress(AddressRef {
+                    netns: "pod".into(),
+                    link: "eth0".into(),
+                    address: "10.1.0.2/24".into(),
+                }),
+                1..1,
+            ),
+            record(
+                "6 (add-vlan)",
+                Step::AddVlan(AddVlan {
+                    netns: "node".into(),
+                    link: "squat".into(),
+                    parent: "master0".into(),
+                    id: 7,
+                }),
+                1..1,
+            ),
+            record("7 (concurrent)", Step::Concurrent(concurrent), 1..4),
+            record(
+                "8 (delete-netns)",
+                Step::DeleteNetns(NetnsRef {
+                    netns: "pod".into(),
+                }),
+                4..4,
+            ),
+        ];
+        let case = CaseReport {
+            scenario: "every-step".into(),
+            version: CniVersion::V1_0_0,
+            status: CaseStatus::Fail,
+            failures: vec![Failure {
+                clause: "spec.x".into(),
+                level: Level::Must,
+                step: "7 (concurrent)".into(),
+                message: "expected success, got error code 11: busy".into(),
+                diff: Some("-want\n+got".into()),
+                execution: Some(1),
+            }],
+            executions: vec![
+                execution(CniCommand::Add, "eth0"),
+                execution(CniCommand::Add, "v0"),
+                execution(CniCommand::Add, "v1"),
+                execution(CniCommand::Add, "v2"),
+            ],
+            duration_ms: 10,
+            topology: Topology::default().with_veth(
+                Endpoint::new("node", "master0").mtu(9000),
+                Endpoint::new("pod", "peer0").down(),
+            ),
+            pod: "pod".into(),
+            sandbox_dir: Some(SANDBOX_DIR.into()),
+            steps,
+        };
+        SuiteReport {
+            kernel: KernelInfo {
+                release: "6.1".into(),
+                backend: Backend::Uml,
+            },
+            plugin: "/opt/plugins/my vlan".into(),
+            plugin_versions: vec!["1.0.0".into()],
+            cases: vec![case],
+            scenario_errors: vec![],
+            duration_ms: 10,
+        }
+    }
+
+    #[test]
+    fn replays_every_step_up_to_the_failing_execution_and_bash_accepts_it() {
+        let report = report();
+        let text = script(&report, &report.cases[0], 0);
+        for expected in [
+            "add_netns 'node'\nadd_netns 'pod'\n",
+            "in_netns node ip link add 'master0' netns \"$SANDBOX/netns/\"'node' type veth peer name 'peer0' netns \"$SANDBOX/netns/\"'pod'",
+            "in_netns 'node' ip link set 'master0' mtu 9000 up",
+            "in_netns 'pod' ip link set 'peer0' down",
+            "ln -s '/opt/plugins/my vlan' \"$SANDBOX/bin/\"'vlan'",
+            "in_netns 'pod' ip link delete 'eth0'",
+            "in_netns 'node' ip link set 'master0' mtu 1400",
+            "in_netns 'node' ip link set 'master0' down",
+            "in_netns 'pod' ip address delete '10.1.0.2/24' dev 'eth0'",
+            "in_netns 'node' ip link add link 'master0' name 'squat' type vlan id 7",
+            "'CNI_NETNS='\"$SANDBOX\"'/netns/pod'",
+            "<<'CNI_STDIN_2' &\n{\"log\":\"${SANDBOX}/ipam.log\",\"quote\":\"it's $HOME\"}\nCNI_STDIN_2\n",
+            "# clause   spec.x (MUST)",
+            "#   expected success, got error code 11: busy",
+            "#     a complaint",
+        ] {
+            assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+        }
+        assert_eq!(text.matches("ln -s").count(), 1, "{text}");
+        // Up to the failing execution (the second of the step, index 1), none after it, and
+        // no step after the failing one.
+        assert!(!text.contains("'CNI_IFNAME=v1'"), "{text}");
+        assert!(!text.contains("delete_netns 'pod'"), "{text}");
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), &text).unwrap();
+        let check = std::process::Command::new("bash")
+            .arg("-n")
+            .arg(file.path())
+            .output()
+            .unwrap();
+        assert!(
+            check.status.success(),
+            "{}\n{text}",
+            String::from_utf8_lossy(&check.stderr)
+        );
+    }
+
+    #[test]
+    fn a_failure_after_the_last_execution_replays_its_whole_step() {
+        let mut report = report();
+        let case = &mut report.cases[0];
+        case.failures[0].step = "8 (delete-netns)".into();
+        case.failures[0].execution = None;
+        let text = script(&report, &report.cases[0], 0);
+        assert!(text.contains("'CNI_IFNAME=v2'"), "{text}");
+        assert!(text.contains("wait\n"), "{text}");
+        assert!(text.contains("delete_netns 'pod'"), "{text}");
+    }
 
     #[test]
     fn words_keep_text_literal_and_move_the_sandbox() {

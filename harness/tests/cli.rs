@@ -1,0 +1,287 @@
+//! The `cni-conform` command line: argument errors, `list`, `explain`, scenario file errors,
+//! and the report files `run --report-dir` writes.
+
+#[path = "support/broken_variants.rs"]
+mod broken_variants;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use broken_variants::BrokenVariants;
+use quick_junit::{NonSuccessKind, TestCaseStatus};
+use serde_json::Value;
+use tempfile::TempDir;
+
+fn cni_conform(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cni-conform"))
+        .args(args)
+        .output()
+        .expect("cni-conform starts")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn bad_arguments_are_named_and_exit_2() {
+    for (args, named) in [
+        (&["run", "--versions", "9.9"][..], "--versions"),
+        (&["run", "--versions", "1.0.0,9.9"], "9.9"),
+        (
+            &["run", "--skip-feature", "nope"],
+            "--skip-feature \"nope\"",
+        ),
+        (&["run", "--jobs", "0"], "--jobs"),
+        (
+            &["run", "--plugin", "/nonexistent"],
+            "--plugin /nonexistent",
+        ),
+        (
+            &["run", "--scenarios", "/nonexistent"],
+            "--scenarios /nonexistent",
+        ),
+        (&["run", "--no-such-flag"], "--no-such-flag"),
+    ] {
+        let out = cni_conform(args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(named),
+            "{args:?} does not name {named}: {stderr}"
+        );
+    }
+    // Unknown features are listed with the valid ones.
+    let stderr = text(&cni_conform(&["run", "--skip-feature", "nope"]).stderr);
+    assert!(
+        stderr.contains("chaining") && stderr.contains("concurrency"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn list_shows_the_bundled_scenarios() {
+    let out = cni_conform(&["list"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("host-master\n"), "{stdout}");
+    assert!(
+        stdout.contains("clause contract.mode.host-master (Must)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("versions: 0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn explain_prints_a_scenarios_steps() {
+    let out = cni_conform(&["explain", "host-master"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    for expected in [
+        "host-master: Host master",
+        "step 1:\n",
+        "state: host-master-added",
+        "step 2:\n",
+        "step 3:\n",
+        "clause: spec.del.cleanup",
+        "master0-peer",
+    ] {
+        assert!(stdout.contains(expected), "missing {expected:?}:\n{stdout}");
+    }
+    let out = cni_conform(&["explain", "no-such-scenario"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("no-such-scenario.yaml"));
+}
+
+/// A scenarios folder holding the bundled `host-master` and a file with a typo on line 4,
+/// beside the bundled fixtures.
+fn library_with_a_bad_file() -> TempDir {
+    let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = tempfile::tempdir().unwrap();
+    let scenarios = dir.path().join("scenarios");
+    std::fs::create_dir(&scenarios).unwrap();
+    std::fs::copy(
+        bundled.join("scenarios/host-master.yaml"),
+        scenarios.join("host-master.yaml"),
+    )
+    .unwrap();
+    std::fs::write(
+        scenarios.join("typo.yaml"),
+        "description: a typo\nclauses:\n  - {id: x, level: MUST}\nnetwrok: networks/host-master.json\nsteps:\n  - add: {}\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        bundled.join("fixtures").canonicalize().unwrap(),
+        dir.path().join("fixtures"),
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn a_malformed_scenario_file_is_reported_with_file_and_line_and_the_others_run() {
+    cni_conform::kernel::require_vlan();
+    let library = library_with_a_bad_file();
+    let scenarios = library.path().join("scenarios");
+    let scenarios = scenarios.to_str().unwrap();
+    let typo_at_line_4 = format!("{scenarios}/typo.yaml:4");
+
+    let out = cni_conform(&["list", "--scenarios", scenarios]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("host-master\n"), "{stdout}");
+    assert!(stderr.contains(&typo_at_line_4), "{stderr}");
+    assert!(stderr.contains("netwrok"), "{stderr}");
+
+    let reports = tempfile::tempdir().unwrap();
+    let out = cni_conform(&[
+        "run",
+        "--scenarios",
+        scenarios,
+        "--versions",
+        "1.1.0",
+        "--report-dir",
+        reports.path().to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    // host-master passed, but an unusable scenario file fails the run.
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains(&typo_at_line_4), "{stdout}");
+    assert!(
+        stdout.contains("conformance: 1 passed, 0 failed"),
+        "{stdout}"
+    );
+    let json: Value =
+        serde_json::from_slice(&std::fs::read(reports.path().join("report.json")).unwrap())
+            .unwrap();
+    let errors = json["report"]["scenario_errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].as_str().unwrap().contains(&typo_at_line_4));
+}
+
+#[test]
+fn run_writes_junit_json_markdown_and_a_reproducer_per_failure() {
+    cni_conform::kernel::require_vlan();
+    let variants = BrokenVariants::new();
+    let plugin = variants.plugin("broken-wrong-vlan-id");
+    let reports = tempfile::tempdir().unwrap();
+    let out = cni_conform(&[
+        "run",
+        "--plugin",
+        plugin.to_str().unwrap(),
+        "--filter",
+        "host-master",
+        "--versions",
+        "0.4.0,1.1.0",
+        "--report-dir",
+        reports.path().to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a MUST failure: {stdout}{stderr}"
+    );
+    assert!(
+        stdout.contains("FAIL host-master @ 1.1.0 step 1 (add)"),
+        "{stdout}"
+    );
+
+    // JUnit: one suite for the scenario, one case per version, the failure names the clause.
+    let xml = std::fs::read_to_string(reports.path().join("report.xml")).unwrap();
+    let junit = quick_junit::Report::deserialize_from_str(&xml).unwrap();
+    assert_eq!(junit.test_suites.len(), 1, "{xml}");
+    let suite = &junit.test_suites[0];
+    assert_eq!(suite.name.as_str(), "host-master");
+    let names: Vec<&str> = suite.test_cases.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["host-master @ 0.4.0", "host-master @ 1.1.0"]);
+    for case in &suite.test_cases {
+        let TestCaseStatus::NonSuccess {
+            kind,
+            message,
+            ty,
+            description,
+            ..
+        } = &case.status
+        else {
+            panic!("{} did not fail: {xml}", case.name.as_str());
+        };
+        assert_eq!(*kind, NonSuccessKind::Failure);
+        assert_eq!(ty.as_deref(), Some("contract.mode.host-master"));
+        assert!(
+            message.as_deref().unwrap().contains("step 1 (add)"),
+            "{xml}"
+        );
+        let description = description.as_deref().unwrap();
+        assert!(
+            description.contains("expected vs actual:") && description.contains("101"),
+            "{xml}"
+        );
+    }
+
+    // JSON: versioned, every case with its failures, executions and steps.
+    let json: Value =
+        serde_json::from_slice(&std::fs::read(reports.path().join("report.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["schemaVersion"], 1);
+    let cases = json["report"]["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 2);
+    assert_eq!(cases[1]["scenario"], "host-master");
+    assert_eq!(cases[1]["version"], "1.1.0");
+    assert_eq!(cases[1]["status"], "fail");
+    assert_eq!(
+        cases[1]["failures"][0]["clause"],
+        "contract.mode.host-master"
+    );
+    assert_eq!(cases[1]["failures"][0]["level"], "MUST");
+    assert_eq!(cases[1]["steps"][0]["label"], "1 (add)");
+    assert_eq!(cases[1]["executions"][0]["command"], "ADD");
+
+    // Markdown: the table row and the failure with its reproducer.
+    let summary = std::fs::read_to_string(reports.path().join("summary.md")).unwrap();
+    assert!(summary.starts_with("## cni-conform: FAILED"), "{summary}");
+    assert!(
+        summary.contains("| host-master | · | · | · | · | ❌ **FAIL** | · | ❌ **FAIL** |"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("- clause contract.mode.host-master (MUST)"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("reproducer: `repro/host-master@1.1.0-1.sh`"),
+        "{summary}"
+    );
+
+    // A reproducer per failure, executable, and valid bash.
+    let json_failures: usize = cases
+        .iter()
+        .map(|c| c["failures"].as_array().unwrap().len())
+        .sum();
+    let repro = reports.path().join("repro");
+    let scripts: Vec<_> = std::fs::read_dir(&repro)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(scripts.len(), json_failures, "{scripts:?}");
+    assert!(repro.join("host-master@1.1.0-1.sh").exists());
+    for script in scripts {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&script).unwrap().permissions().mode();
+        assert_eq!(
+            mode & 0o111,
+            0o111,
+            "{} is not executable",
+            script.display()
+        );
+        let check = Command::new("bash")
+            .arg("-n")
+            .arg(&script)
+            .output()
+            .unwrap();
+        assert!(check.status.success(), "{}", text(&check.stderr));
+    }
+}
