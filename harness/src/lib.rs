@@ -5,6 +5,7 @@
 //! Data flow: scenario -> [`sandbox`] (node + pod netns, veth topology) -> [`runtime`] (libcni
 //! semantics, every exec recorded) -> [`snapshot`] (normalized dump of every netns) -> compare.
 
+pub mod bench;
 pub mod fixtures;
 pub mod kernel;
 pub mod netns;

@@ -43,6 +43,9 @@ enum Command {
     },
     /// Print the kernel this would run on (native or User-Mode Linux) and whether it makes VLANs.
     Kernel,
+    /// Measure a plugin against another one (A B A B ...): process start, ADD/CHECK/DEL,
+    /// chaining, VLANs-on-master scale curve, concurrency; table, bench.json and bench.svg.
+    Bench(cni_conform::bench::cli::BenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -92,6 +95,7 @@ fn main() -> ExitCode {
             scenario,
             scenarios,
         } => explain(&library(scenarios), &scenario),
+        Command::Bench(args) => cni_conform::bench::cli::run(args),
         Command::Kernel => {
             println!("{}", cni_conform::kernel::current());
             match cni_conform::kernel::probe_vlan() {

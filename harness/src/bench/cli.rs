@@ -1,0 +1,80 @@
+//! The `cni-conform bench` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use super::{BenchOptions, Plan, UPSTREAM_VLAN, report, run_bench, world::is_file, write_reports};
+use crate::runtime::fixture_plugin_dir;
+use crate::uml::{KernelChoice, ensure_vlan_kernel};
+
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Plugin A (default: the reference `vlan` next to this binary).
+    #[arg(long, value_name = "PATH")]
+    plugin: Option<PathBuf>,
+    /// Plugin B, measured in turn with A (default: /usr/lib/cni/vlan when it exists).
+    #[arg(long = "vs", value_name = "PATH")]
+    versus: Option<PathBuf>,
+    /// Measure A alone, even when /usr/lib/cni/vlan exists.
+    #[arg(long, conflicts_with = "versus")]
+    alone: bool,
+    /// Recorded A/B pairs per measurement, after one warm-up pair (default 20; --quick: 3).
+    #[arg(long, value_name = "N")]
+    runs: Option<usize>,
+    /// Where bench.json and bench.svg go.
+    #[arg(long, value_name = "DIR", default_value = "bench-report")]
+    report_dir: PathBuf,
+    /// VLANs already on the master at each point of the scale curve (default 0,64,512,4094;
+    /// --quick: 0,64).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    scale_points: Option<Vec<u16>>,
+    /// VLANs each plugin creates itself, one ADD after the other, in the fill measurement
+    /// (default: the last scale point; 0 leaves it out).
+    #[arg(long, value_name = "N")]
+    plugin_fill: Option<u16>,
+    /// Fewer runs and scale points: a smoke run for tests.
+    #[arg(long)]
+    quick: bool,
+    /// Which kernel runs the benchmark: auto (native if it makes 802.1Q links, else UML),
+    /// native, uml.
+    #[arg(long, value_enum, default_value_t = KernelChoice::Auto, env = "CNI_CONFORM_KERNEL")]
+    kernel: KernelChoice,
+}
+
+pub fn run(args: BenchArgs) -> Result<ExitCode, String> {
+    let plugin = match args.plugin {
+        Some(path) => path,
+        None => fixture_plugin_dir()
+            .map_err(|e| format!("cannot find the reference plugin: {e}"))?
+            .join("vlan"),
+    };
+    let versus = match args.versus {
+        Some(path) => Some(path),
+        None if args.alone => None,
+        None => Some(PathBuf::from(UPSTREAM_VLAN)).filter(|p| is_file(p)),
+    };
+    let canonical = |flag: &str, path: PathBuf| {
+        std::fs::canonicalize(&path).map_err(|e| format!("{flag} {}: {e}", path.display()))
+    };
+    let options = BenchOptions {
+        plugin: canonical("--plugin", plugin)?,
+        versus: versus.map(|p| canonical("--vs", p)).transpose()?,
+        runs: args.runs,
+        scale_points: args.scale_points,
+        plugin_fill: args.plugin_fill,
+        quick: args.quick,
+    };
+    Plan::new(&options)?;
+    std::fs::create_dir_all(&args.report_dir)
+        .map_err(|e| format!("--report-dir {}: {e}", args.report_dir.display()))?;
+    ensure_vlan_kernel(args.kernel)?;
+
+    let progress = |step: &str| eprintln!("cni-conform bench: {step}");
+    let report = run_bench(&options, &progress)?;
+    print!("{}", report::render(&report));
+    let written = write_reports(&report, &args.report_dir)?;
+    for path in written {
+        eprintln!("cni-conform bench: wrote {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
