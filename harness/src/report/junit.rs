@@ -148,3 +148,139 @@ fn describe(case: &CaseReport, f: &Failure) -> String {
 fn saturate(ms: u128) -> u64 {
     u64::try_from(ms).unwrap_or(u64::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    use cni_types::CniVersion;
+    use quick_junit::TestCaseStatus;
+
+    use super::*;
+    use crate::report::test_support::{case, failure, suite};
+
+    /// A failed case (two MUSTs and a SHOULD), a pass with a warning, a skip, a bad file.
+    fn report() -> SuiteReport {
+        let mut failed = case("host-master", CniVersion::V1_0_0, CaseStatus::Fail);
+        failed.failures = vec![
+            Failure {
+                diff: Some("-id: 100\n+id: 101".into()),
+                ..failure("contract.mode.host-master", Level::Must, "state differs")
+            },
+            failure(
+                "spec.del.cleanup",
+                Level::Must,
+                "link pod/eth0 is still present",
+            ),
+            failure("contract.errors.message", Level::Should, "says nothing"),
+        ];
+        let mut warned = case("host-master", CniVersion::V1_1_0, CaseStatus::Pass);
+        warned.failures = vec![failure("contract.errors.message", Level::Should, "vague")];
+        let skipped = case(
+            "gc-forwarded",
+            CniVersion::V1_1_0,
+            CaseStatus::Skip {
+                reason: "feature gc skipped (--skip-feature)".into(),
+            },
+        );
+        suite(
+            vec![failed, warned, skipped],
+            vec!["scenarios/typo.yaml:4:1: unknown field `netwrok`".into()],
+        )
+    }
+
+    /// What CI tools read back.
+    fn parsed() -> Report {
+        let xml = to_junit(&report()).to_string().unwrap();
+        Report::deserialize_from_str(&xml).unwrap()
+    }
+
+    #[test]
+    fn a_suite_per_scenario_and_a_case_per_version() {
+        let junit = parsed();
+        let names: Vec<(&str, Vec<&str>)> = junit
+            .test_suites
+            .iter()
+            .map(|s| {
+                let cases = s.test_cases.iter().map(|c| c.name.as_str()).collect();
+                (s.name.as_str(), cases)
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [
+                (
+                    "host-master",
+                    vec!["host-master @ 1.0.0", "host-master @ 1.1.0"]
+                ),
+                ("gc-forwarded", vec!["gc-forwarded @ 1.1.0"]),
+                (SCENARIO_FILES_SUITE, vec!["scenario file 1"]),
+            ]
+        );
+        assert_eq!(
+            (junit.tests, junit.failures, junit.errors, junit.skipped),
+            (4, 1, 1, 1)
+        );
+    }
+
+    #[test]
+    fn failures_carry_every_must_and_warnings_go_to_system_out() {
+        let junit = parsed();
+        let [failed, warned] = &junit.test_suites[0].test_cases[..] else {
+            panic!("two cases expected");
+        };
+        let TestCaseStatus::NonSuccess {
+            message,
+            ty,
+            description,
+            ..
+        } = &failed.status
+        else {
+            panic!("{failed:?}");
+        };
+        assert_eq!(
+            message.as_deref(),
+            Some(
+                "contract.mode.host-master at step 1 (add): state differs (and 1 more MUST failures)"
+            )
+        );
+        assert_eq!(ty.as_deref(), Some("contract.mode.host-master"));
+        let description = description.as_deref().unwrap();
+        assert!(
+            description.contains("expected vs actual:\n-id: 100\n+id: 101")
+                && description.contains("clause spec.del.cleanup (MUST)")
+                && !description.contains("says nothing"),
+            "{description}"
+        );
+        assert!(
+            failed
+                .system_out
+                .as_deref()
+                .is_some_and(|o| o.contains("says nothing")),
+            "{failed:?}"
+        );
+        assert!(matches!(warned.status, TestCaseStatus::Success { .. }));
+        assert!(
+            warned
+                .system_out
+                .as_deref()
+                .is_some_and(|o| o.starts_with("SHOULD warnings") && o.contains("vague")),
+            "{warned:?}"
+        );
+    }
+
+    #[test]
+    fn skips_keep_their_reason_and_bad_files_are_errors() {
+        let junit = parsed();
+        let skipped = &junit.test_suites[1].test_cases[0];
+        assert!(
+            matches!(&skipped.status, TestCaseStatus::Skipped { message, .. }
+                if message.as_deref() == Some("feature gc skipped (--skip-feature)")),
+            "{skipped:?}"
+        );
+        let bad = &junit.test_suites[2].test_cases[0];
+        assert!(
+            matches!(&bad.status, TestCaseStatus::NonSuccess { kind: NonSuccessKind::Error, message, .. }
+                if message.as_deref().is_some_and(|m| m.contains("typo.yaml:4"))),
+            "{bad:?}"
+        );
+    }
+}

@@ -167,6 +167,46 @@ fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::test_support::{case, failure, suite};
+    use crate::scenario::CaseStatus;
+
+    #[test]
+    fn table_counts_failures_warnings_skips_and_file_errors() {
+        let mut failed = case("host-master", CniVersion::V1_0_0, CaseStatus::Fail);
+        failed.failures = vec![Failure {
+            diff: Some("-id: 100\n+id: 101".into()),
+            ..failure("contract.mode.host-master", Level::Must, "state <differs>")
+        }];
+        let mut warned = case("host-master", CniVersion::V1_1_0, CaseStatus::Pass);
+        warned.failures = vec![failure("contract.errors.message", Level::Should, "vague")];
+        let skip = CaseStatus::Skip {
+            reason: "plugin does not support 0.1.0".into(),
+        };
+        let report = suite(
+            vec![
+                failed,
+                warned,
+                case("l2_only", CniVersion::V0_1_0, skip),
+                case("l2_only", CniVersion::V1_1_0, CaseStatus::Pass),
+            ],
+            vec!["typo.yaml:4: unknown field".into()],
+        );
+        let text = render(&report);
+        for expected in [
+            "## cni-conform: FAILED\n",
+            "**2 passed, 1 failed, 1 skipped** (1 passed with SHOULD warnings, 1 scenario file errors) in 1.5 s",
+            "| scenario | 0.1.0 | 0.2.0 | 0.3.0 | 0.3.1 | 0.4.0 | 1.0.0 | 1.1.0 |\n|---|:-:|:-:|:-:|:-:|:-:|:-:|:-:|\n",
+            "| host-master | · | · | · | · | · | ❌ **FAIL** | ⚠️ warn |\n",
+            "| l2\\_only | ⏭️ skip | · | · | · | · | · | ✅ pass |\n",
+            "### Skipped\n\n- l2\\_only @ 0.1.0: plugin does not support 0.1.0\n",
+            "### Failures (MUST)\n\n#### host-master @ 1.0.0, step 1 (add)\n\n- clause contract.mode.host-master (MUST)\n- state &lt;differs&gt;\n- reproducer: `repro/host-master@1.0.0-1.sh`\n",
+            "<details><summary>expected vs actual</summary>\n\n```diff\n-id: 100\n+id: 101\n```\n\n</details>",
+            "### Warnings (SHOULD)\n\n#### host-master @ 1.1.0, step 1 (add)\n\n- clause contract.errors.message (SHOULD)\n- vague\n",
+            "### Scenario file errors\n\n- typo.yaml:4: unknown field\n",
+        ] {
+            assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+        }
+    }
 
     #[test]
     fn fences_outgrow_the_body() {

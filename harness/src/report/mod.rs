@@ -23,3 +23,54 @@ pub fn write_all(report: &SuiteReport, dir: &Path) -> io::Result<Vec<PathBuf>> {
     written.extend(reproducer::write_all(report, dir)?);
     Ok(written)
 }
+
+/// Reports built by hand, for the renderers' tests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use cni_types::CniVersion;
+
+    use crate::kernel::{Backend, KernelInfo};
+    use crate::scenario::{CaseReport, CaseStatus, Failure, Level, SuiteReport};
+    use crate::topology::Topology;
+
+    pub fn suite(cases: Vec<CaseReport>, scenario_errors: Vec<String>) -> SuiteReport {
+        SuiteReport {
+            kernel: KernelInfo {
+                release: "6.1".into(),
+                backend: Backend::Uml,
+            },
+            plugin: "/opt/plugins/my vlan".into(),
+            plugin_versions: vec!["1.0.0".into(), "1.1.0".into()],
+            cases,
+            scenario_errors,
+            duration_ms: 1500,
+        }
+    }
+
+    /// A case that ran no steps (add them for reproducers).
+    pub fn case(scenario: &str, version: CniVersion, status: CaseStatus) -> CaseReport {
+        CaseReport {
+            scenario: scenario.into(),
+            version,
+            status,
+            failures: vec![],
+            executions: vec![],
+            duration_ms: 250,
+            topology: Topology::default(),
+            pod: "pod".into(),
+            sandbox_dir: None,
+            steps: vec![],
+        }
+    }
+
+    pub fn failure(clause: &str, level: Level, message: &str) -> Failure {
+        Failure {
+            clause: clause.into(),
+            level,
+            step: "1 (add)".into(),
+            message: message.into(),
+            diff: None,
+            execution: None,
+        }
+    }
+}

@@ -83,7 +83,11 @@ pub fn script(report: &SuiteReport, case: &CaseReport, index: usize) -> String {
         );
     }
     for record in steps {
-        let _ = writeln!(out, "\necho '### step {}'", record.label);
+        let _ = writeln!(
+            out,
+            "\necho {}",
+            quote(&format!("### step {}", record.label))
+        );
         match tampering(&record.step) {
             Some(command) => {
                 out.push_str(&command);
@@ -102,8 +106,8 @@ pub fn script(report: &SuiteReport, case: &CaseReport, index: usize) -> String {
     }
     let _ = writeln!(
         out,
-        "\necho '### state after step {}'\nshow_state",
-        failure.step
+        "\necho {}\nshow_state",
+        quote(&format!("### state after step {}", failure.step))
     );
     out
 }
@@ -346,14 +350,17 @@ fn tampering(step: &Step) -> Option<String> {
     Some(command)
 }
 
-/// One execution: its recorded outcome as a comment, then `run_plugin` with its environment
+/// One execution: its recorded outcome, echoed, then `run_plugin` with its environment
 /// and stdin (in the background when it ran concurrently with others).
 fn replay(rewrite: &SandboxRewrite, exec: &Execution, index: usize, background: bool) -> String {
     let mut out = format!(
-        "echo '--- {} {} (recorded: {})'\n",
-        exec.plugin,
-        exec.command,
-        describe_exit(exec)
+        "echo {}\n",
+        quote(&format!(
+            "--- {} {} (recorded: {})",
+            exec.plugin,
+            exec.command,
+            describe_exit(exec)
+        ))
     );
     let _ = write!(
         out,
@@ -438,7 +445,7 @@ mod tests {
     use cni_types::CniVersion;
 
     use super::*;
-    use crate::kernel::{Backend, KernelInfo};
+    use crate::report::test_support::{case, failure, suite};
     use crate::runtime::{CniCommand, Outcome, RawBytes, SuccessOutput};
     use crate::scenario::model::{
         AddVlan, AddressRef, Concurrent, Expect, Invoke, Level, LinkRef, NetnsRef, SetMtu,
@@ -542,44 +549,30 @@ mod tests {
                 4..4,
             ),
         ];
-        let case = CaseReport {
-            scenario: "every-step".into(),
-            version: CniVersion::V1_0_0,
-            status: CaseStatus::Fail,
-            failures: vec![Failure {
-                clause: "spec.x".into(),
-                level: Level::Must,
-                step: "7 (concurrent)".into(),
-                message: "expected success, got error code 11: busy".into(),
-                diff: Some("-want\n+got".into()),
-                execution: Some(1),
-            }],
-            executions: vec![
-                execution(CniCommand::Add, "eth0"),
-                execution(CniCommand::Add, "v0"),
-                execution(CniCommand::Add, "v1"),
-                execution(CniCommand::Add, "v2"),
-            ],
-            duration_ms: 10,
-            topology: Topology::default().with_veth(
-                Endpoint::new("node", "master0").mtu(9000),
-                Endpoint::new("pod", "peer0").down(),
-            ),
-            pod: "pod".into(),
-            sandbox_dir: Some(SANDBOX_DIR.into()),
-            steps,
-        };
-        SuiteReport {
-            kernel: KernelInfo {
-                release: "6.1".into(),
-                backend: Backend::Uml,
-            },
-            plugin: "/opt/plugins/my vlan".into(),
-            plugin_versions: vec!["1.0.0".into()],
-            cases: vec![case],
-            scenario_errors: vec![],
-            duration_ms: 10,
-        }
+        let mut case = case("every-step", CniVersion::V1_0_0, CaseStatus::Fail);
+        case.failures = vec![Failure {
+            step: "7 (concurrent)".into(),
+            diff: Some("-want\n+got".into()),
+            execution: Some(1),
+            ..failure(
+                "spec.x",
+                Level::Must,
+                "expected success, got error code 11: busy",
+            )
+        }];
+        case.executions = vec![
+            execution(CniCommand::Add, "eth0"),
+            execution(CniCommand::Add, "v0"),
+            execution(CniCommand::Add, "v1"),
+            execution(CniCommand::Add, "v2"),
+        ];
+        case.topology = Topology::default().with_veth(
+            Endpoint::new("node", "master0").mtu(9000),
+            Endpoint::new("pod", "peer0").down(),
+        );
+        case.sandbox_dir = Some(SANDBOX_DIR.into());
+        case.steps = steps;
+        suite(vec![case], vec![])
     }
 
     #[test]
