@@ -7,6 +7,7 @@
 
 pub mod bench;
 pub mod fixtures;
+pub mod fuzz;
 pub mod kernel;
 pub mod netns;
 pub mod report;

@@ -46,6 +46,10 @@ enum Command {
     /// Measure a plugin against another one (A B A B ...): process start, ADD/CHECK/DEL,
     /// chaining, VLANs-on-master scale curve, concurrency; table, bench.json and bench.svg.
     Bench(cni_conform::bench::cli::BenchArgs),
+    /// Fuzz a plugin: mutated configurations and environments, each judged for crashes, bad
+    /// output, bad error codes and leftovers (shrunk, with reproducers), plus ADDs killed with
+    /// SIGKILL followed by DEL.
+    Fuzz(cni_conform::fuzz::cli::FuzzArgs),
 }
 
 #[derive(clap::Args)]
@@ -96,6 +100,7 @@ fn main() -> ExitCode {
             scenarios,
         } => explain(&library(scenarios), &scenario),
         Command::Bench(args) => cni_conform::bench::cli::run(args),
+        Command::Fuzz(args) => cni_conform::fuzz::cli::run(args),
         Command::Kernel => {
             println!("{}", cni_conform::kernel::current());
             match cni_conform::kernel::probe_vlan() {

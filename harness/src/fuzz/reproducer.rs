@@ -1,0 +1,162 @@
+//! A finding as files a person can rerun without the harness: per step the environment
+//! (`stepN.env`, NUL-separated `KEY=VALUE`) and stdin (`stepN.stdin`, raw bytes), the finding
+//! (`finding.json`), and `reproduce.sh`, which rebuilds the fuzz sandbox with `unshare` /
+//! `nsenter` / `ip` under [`WORK_DIR`] and replays the steps in order. Steps name their paths
+//! under [`WORK_DIR`] already ([`places`]).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::input::Places;
+use crate::runtime::{CniPath, cni_path::SYSTEM_PLUGIN_DIRS, fixture_plugin_dir};
+
+/// The reproducer's stand-in for the sandbox folder.
+pub const WORK_DIR: &str = "/tmp/cni-conform-repro";
+
+/// Where the script's sandbox has everything a case may name.
+pub fn places() -> Result<Places, String> {
+    let work = Path::new(WORK_DIR);
+    let fixtures = fixture_plugin_dir().map_err(|e| format!("finding the fixture plugins: {e}"))?;
+    let dirs = [work.join("bin"), fixtures]
+        .into_iter()
+        .chain(SYSTEM_PLUGIN_DIRS.iter().map(PathBuf::from))
+        .collect();
+    Ok(Places::under(work, CniPath::new(dirs).to_string()))
+}
+
+/// One plugin execution to replay.
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub label: String,
+    pub env: Vec<(String, String)>,
+    pub stdin: Vec<u8>,
+    /// SIGKILL the plugin after this long (crash-consistency rounds).
+    pub kill_after: Option<Duration>,
+}
+
+/// Writes the reproducer into `dir` (created); returns the script's path.
+pub fn write<T: Serialize>(
+    dir: &Path,
+    finding: &T,
+    title: &str,
+    plugin: &Path,
+    steps: &[Step],
+) -> Result<PathBuf, String> {
+    let fail = |what: &str, e: std::io::Error| format!("writing {what} in {}: {e}", dir.display());
+    std::fs::create_dir_all(dir).map_err(|e| fail("the folder", e))?;
+    let json = serde_json::to_string_pretty(finding).expect("findings are plain data");
+    std::fs::write(dir.join("finding.json"), json).map_err(|e| fail("finding.json", e))?;
+    for (index, step) in steps.iter().enumerate() {
+        let mut env = Vec::new();
+        for (key, value) in &step.env {
+            env.extend_from_slice(format!("{key}={value}").as_bytes());
+            env.push(0);
+        }
+        let n = index + 1;
+        std::fs::write(dir.join(format!("step{n}.env")), env).map_err(|e| fail("an env", e))?;
+        std::fs::write(dir.join(format!("step{n}.stdin")), &step.stdin)
+            .map_err(|e| fail("a stdin", e))?;
+    }
+    let script = dir.join("reproduce.sh");
+    std::fs::write(&script, script_text(title, plugin, steps))
+        .map_err(|e| fail("reproduce.sh", e))?;
+    Ok(script)
+}
+
+fn script_text(title: &str, plugin: &Path, steps: &[Step]) -> String {
+    let mut text = format!(
+        r#"#!/bin/bash
+# cni-conform fuzz reproducer: {title}
+# Rebuilds the fuzz sandbox under {WORK_DIR} and replays the plugin executions below.
+# Needs root and a kernel with 802.1Q; on a kernel without, run it inside User-Mode Linux:
+#   ci/uml-run bash {{this folder}}/reproduce.sh
+# PLUGIN=/other/binary bash reproduce.sh replays against another plugin.
+set -u
+here=$(cd "$(dirname "${{BASH_SOURCE[0]}}")" && pwd)
+PLUGIN=${{PLUGIN:-{plugin}}}
+WORK={WORK_DIR}
+cleanup() {{
+  for ns in "$WORK"/netns/*; do umount "$ns" 2>/dev/null; done
+  rm -rf "$WORK"
+}}
+trap cleanup EXIT
+cleanup
+mkdir -p "$WORK/netns" "$WORK/bin" "$WORK/folder"
+echo 'not a namespace' > "$WORK/file"
+ln -s "$PLUGIN" "$WORK/bin/vlan"
+for ns in node pod wire; do touch "$WORK/netns/$ns"; unshare --net="$WORK/netns/$ns" true; done
+in_ns() {{ local ns=$1; shift; nsenter --net="$WORK/netns/$ns" "$@"; }}
+for ns in node pod wire; do in_ns "$ns" ip link set lo up; done
+in_ns node ip link add master0 type veth peer name peer0 netns "$WORK/netns/wire"
+in_ns node ip link add hosteth0 type veth peer name eth0 netns "$WORK/netns/pod"
+in_ns node ip link set master0 up; in_ns node ip link set hosteth0 up
+in_ns wire ip link set peer0 up; in_ns pod ip link set eth0 up
+
+# step LABEL N [KILL_AFTER_SECONDS]: runs the plugin in the node namespace with exactly the
+# environment of stepN.env and the stdin of stepN.stdin.
+step() {{
+  local -a env
+  mapfile -d '' -t env < "$here/step$2.env"
+  echo "== $1"
+  if [ -n "${{3:-}}" ]; then
+    in_ns node env -i "${{env[@]}}" "$PLUGIN" < "$here/step$2.stdin" &
+    local pid=$!
+    sleep "$3"; kill -KILL "$pid" 2>/dev/null
+    wait "$pid"; echo "== exit status $? (SIGKILL sent after $3 s)"
+  else
+    in_ns node env -i "${{env[@]}}" "$PLUGIN" < "$here/step$2.stdin"
+    echo "== exit status $?"
+  fi
+}}
+
+"#,
+        plugin = plugin.display()
+    );
+    for (index, step) in steps.iter().enumerate() {
+        let kill = step
+            .kill_after
+            .map(|d| format!(" {:.3}", d.as_secs_f64()))
+            .unwrap_or_default();
+        let _ = writeln!(text, "step {:?} {}{kill}", step.label, index + 1);
+    }
+    text.push_str(
+        r#"
+echo "== what the namespaces hold now (the sandbox started with master0/peer0 and eth0/hosteth0)"
+for ns in node pod wire; do echo "-- $ns"; in_ns "$ns" ip -d address show; done
+"#,
+    );
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_env_raw_stdin_and_steps() {
+        let dir = tempfile::tempdir().unwrap();
+        let steps = [Step {
+            label: "ADD".into(),
+            env: vec![
+                ("CNI_NETNS".into(), places().unwrap().pod_netns),
+                ("CNI_COMMAND".into(), "DEL\n".into()),
+            ],
+            stdin: b"{\"x\":\"\xff\"}".to_vec(),
+            kill_after: Some(Duration::from_millis(25)),
+        }];
+        let script = write(dir.path(), &"finding", "t", Path::new("/bin/vlan"), &steps).unwrap();
+        let env = std::fs::read(dir.path().join("step1.env")).unwrap();
+        assert_eq!(
+            env,
+            b"CNI_NETNS=/tmp/cni-conform-repro/netns/pod\0CNI_COMMAND=DEL\n\0"
+        );
+        let stdin = std::fs::read(dir.path().join("step1.stdin")).unwrap();
+        assert_eq!(stdin, b"{\"x\":\"\xff\"}");
+        let text = std::fs::read_to_string(script).unwrap();
+        assert!(text.contains("step \"ADD\" 1 0.025\n"), "{text}");
+        assert!(text.contains("PLUGIN=${PLUGIN:-/bin/vlan}"));
+    }
+}

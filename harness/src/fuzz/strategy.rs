@@ -1,0 +1,327 @@
+//! proptest strategies for [`FuzzCase`]s. Every choice lists the ordinary value first:
+//! proptest shrinks a union towards its first alternative and a list towards fewer elements, so
+//! a failing case shrinks to the fewest and smallest departures from a valid request.
+
+use cni_types::CniVersion;
+use proptest::collection::{btree_map, vec};
+use proptest::prelude::*;
+use proptest::sample::select;
+use serde_json::{Value, json};
+
+use super::input::{
+    Action, CommandValue, ConfigCase, Encoding, EnvCase, Field, FuzzCase, Mode, Mutation,
+    NetnsValue, Var,
+};
+use crate::runtime::CniCommand;
+
+/// Keys a VLAN plugin (or libcni) gives meaning to.
+const KNOWN_KEYS: [&str; 15] = [
+    "cniVersion",
+    "name",
+    "type",
+    "master",
+    "vlanId",
+    "vlanProtocol",
+    "mtu",
+    "linkInContainer",
+    "ipam",
+    "dns",
+    "prevResult",
+    "runtimeConfig",
+    "args",
+    "capabilities",
+    "cniVersions",
+];
+
+const IPAM_KEYS: [&str; 5] = ["type", "addresses", "routes", "dns", "subnet"];
+
+/// Longest env value: the kernel caps one string at 128 KiB and the whole environment too.
+const MAX_ENV_VALUE: usize = 4096;
+
+pub fn fuzz_case() -> impl Strategy<Value = FuzzCase> {
+    (command(), env(), config()).prop_map(|(command, env, config)| FuzzCase {
+        command,
+        env,
+        config,
+    })
+}
+
+fn command() -> impl Strategy<Value = CommandValue> {
+    prop_oneof![
+        4 => Just(CommandValue::Known(CniCommand::Add)),
+        2 => Just(CommandValue::Known(CniCommand::Del)),
+        2 => Just(CommandValue::Known(CniCommand::Check)),
+        1 => Just(CommandValue::Known(CniCommand::Version)),
+        1 => Just(CommandValue::Known(CniCommand::Status)),
+        1 => Just(CommandValue::Known(CniCommand::Gc)),
+        1 => Just(CommandValue::Missing),
+        1 => select(vec!["", "add", "BOGUS", "ADD ", "DEL\n", "VERSION\u{0301}"])
+            .prop_map(|c| CommandValue::Odd(c.to_string())),
+    ]
+}
+
+fn env() -> impl Strategy<Value = EnvCase> {
+    (
+        var(odd_identifier()),
+        netns(),
+        var(odd_ifname()),
+        var(odd_cni_args()),
+        var(select(vec!["/nonexistent", "/", "::", "relative/dir"]).prop_map(String::from)),
+    )
+        .prop_map(|(container_id, netns, ifname, args, cni_path)| EnvCase {
+            container_id,
+            netns,
+            ifname,
+            args,
+            cni_path,
+        })
+}
+
+fn var(odd: impl Strategy<Value = String> + 'static) -> impl Strategy<Value = Var> {
+    prop_oneof![
+        10 => Just(Var::Standard),
+        1 => Just(Var::Missing),
+        1 => Just(Var::Empty),
+        2 => odd.prop_map(Var::Odd),
+    ]
+}
+
+fn netns() -> impl Strategy<Value = NetnsValue> {
+    prop_oneof![
+        12 => Just(NetnsValue::Pod),
+        1 => Just(NetnsValue::Node),
+        1 => Just(NetnsValue::ProcSelf),
+        1 => Just(NetnsValue::Missing),
+        1 => Just(NetnsValue::Empty),
+        1 => Just(NetnsValue::Nowhere),
+        1 => Just(NetnsValue::File),
+        1 => Just(NetnsValue::Folder),
+        1 => Just(NetnsValue::Relative),
+        1 => Just(NetnsValue::DevNull),
+    ]
+}
+
+fn odd_identifier() -> impl Strategy<Value = String> {
+    prop_oneof![
+        select(vec![
+            "a b",
+            "-lead",
+            ".",
+            "..",
+            "../../etc",
+            "id;rm",
+            "ü",
+            "x\ty"
+        ])
+        .prop_map(String::from),
+        env_text(),
+    ]
+}
+
+fn odd_ifname() -> impl Strategy<Value = String> {
+    prop_oneof![
+        select(vec![
+            "eth0",
+            "lo",
+            "master0",
+            "net1.5",
+            ".",
+            "..",
+            "a/b",
+            "a:b",
+            "a b",
+            "é1",
+            "0123456789abcdef",
+            "0123456789abcde",
+            " ",
+            "%d",
+        ])
+        .prop_map(String::from),
+        env_text(),
+    ]
+}
+
+fn odd_cni_args() -> impl Strategy<Value = String> {
+    prop_oneof![
+        select(vec![
+            "IgnoreUnknown=1",
+            "IgnoreUnknown=true;K8S_POD_NAME=p",
+            "=",
+            ";;",
+            "a=b=c",
+            "IP=10.55.0.9",
+            "K8S_POD_NAME",
+        ])
+        .prop_map(String::from),
+        env_text(),
+    ]
+}
+
+/// Text an environment variable can hold: no NUL, bounded length.
+fn env_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[^\\x00]{0,24}",
+        (
+            1usize..=MAX_ENV_VALUE,
+            any::<char>().prop_filter("no NUL", |c| *c != '\u{0}')
+        )
+            .prop_map(|(n, c)| c.to_string().repeat(n).chars().take(n).collect()),
+    ]
+}
+
+fn config() -> impl Strategy<Value = ConfigCase> {
+    (
+        version(),
+        mode(),
+        0u16..=4094,
+        any::<bool>(),
+        vec(mutation(), 0..4),
+        encoding(),
+    )
+        .prop_map(
+            |(version, mode, vlan_id, ipam, mutations, encoding)| ConfigCase {
+                version,
+                mode,
+                vlan_id,
+                ipam,
+                mutations,
+                encoding,
+            },
+        )
+}
+
+fn version() -> impl Strategy<Value = CniVersion> {
+    // Newest first: shrinking lands on the version most plugins support.
+    let mut newest_first = CniVersion::ALL.to_vec();
+    newest_first.reverse();
+    select(newest_first)
+}
+
+fn mode() -> impl Strategy<Value = Mode> {
+    prop_oneof![
+        3 => Just(Mode::HostMaster),
+        1 => Just(Mode::ContainerMaster),
+        1 => Just(Mode::Chained),
+    ]
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    let top = prop_oneof![
+        6 => select(KNOWN_KEYS.to_vec()).prop_map(String::from),
+        1 => "[a-zA-Z_]{1,12}",
+        1 => select(vec!["", " ", "vlanid", "VLANID", "master\u{0301}"]).prop_map(String::from),
+    ];
+    let field = prop_oneof![
+        4 => top.prop_map(Field::Top),
+        1 => select(IPAM_KEYS.to_vec()).prop_map(|k| Field::Ipam(k.to_string())),
+    ];
+    (field, action()).prop_map(|(field, action)| Mutation { field, action })
+}
+
+fn action() -> impl Strategy<Value = Action> {
+    prop_oneof![
+        2 => Just(Action::Remove),
+        4 => plausible_value().prop_map(Action::Set),
+        4 => hostile_value().prop_map(Action::Set),
+        1 => select(vec![2usize, 64, 127, 128, 129, 1000, 10_000, 100_000]).prop_map(Action::Nest),
+        1 => select(vec![vec![0xff], vec![0xc3], vec![b'a', 0xed, 0xa0, 0x80], vec![0xf8, 0x88, 0x80, 0x80, 0x80]])
+            .prop_map(Action::InvalidUtf8),
+    ]
+}
+
+/// Values close to what the keys mean: boundaries and near misses.
+fn plausible_value() -> impl Strategy<Value = Value> {
+    select(vec![
+        json!(0),
+        json!(1),
+        json!(4094),
+        json!(4095),
+        json!(-1),
+        json!(65535),
+        json!(68),
+        json!(1499),
+        json!(1500),
+        json!(1501),
+        json!(9000),
+        json!("100"),
+        json!("master0"),
+        json!("eth0"),
+        json!("lo"),
+        json!("nosuchlink"),
+        json!("802.1Q"),
+        json!("802.1ad"),
+        json!("802.1q"),
+        json!(true),
+        json!(false),
+        json!("true"),
+        json!("1.1.0"),
+        json!("1.0.0"),
+        json!("0.4.0"),
+        json!("0.1.0"),
+        json!("1.0"),
+        json!("9.9.9"),
+        json!(["1.0.0", "1.1.0"]),
+        json!({}),
+        json!({"type": "conform-ipam"}),
+        json!({"type": "conform-ipam", "addresses": [{"address": "10.55.0.3/24"}]}),
+        json!({"type": "static", "addresses": [{"address": "10.55.0.4/24"}]}),
+        json!({"type": "../conform-ipam"}),
+        json!({"type": "no-such-ipam"}),
+        json!({"type": ""}),
+        json!({"type": "conform-ipam", "fail": {"ADD": {"code": 11, "msg": "busy"}}}),
+        json!({"type": "conform-ipam", "malformed": ["ADD", "DEL"]}),
+        json!([{"address": "10.55.0.5/24"}]),
+        json!([{"address": "fd00::5/64"}]),
+        json!([{"address": "not-a-cidr"}]),
+        json!({"nameservers": ["10.55.0.53"]}),
+        json!({"cniVersion": "1.0.0", "interfaces": [{"name": "net1"}], "ips": [{"address": "10.55.0.2/24", "interface": 0}]}),
+        json!({"cniVersion": "1.0.0", "interfaces": [{"name": "eth0.5", "sandbox": "x"}], "ips": [{"address": "10.55.0.2/24", "interface": 7}]}),
+        json!({"cniVersion": "1.0.0", "ips": "nope"}),
+        json!({"portMappings": [{"hostPort": 80}]}),
+        json!({"cni": {"ips": ["10.55.0.7/24"]}}),
+    ])
+}
+
+/// Values of any type and size.
+fn hostile_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        select(vec![
+            json!(u64::MAX),
+            json!(i64::MIN),
+            json!(4_294_967_296_u64),
+            json!(0.5),
+            json!(-0.0),
+            json!(1e308),
+            json!(4094.0),
+            json!(1e-7),
+        ]),
+        "\\PC{0,16}".prop_map(Value::String),
+        select(vec![256usize, 4096, 65_536, 1 << 20]).prop_map(|n| Value::String("x".repeat(n))),
+        select(vec![
+            "\u{202e}", "\u{fffd}", "😀", "\u{0}", "\\", "\"", "\n"
+        ])
+        .prop_map(|s| Value::String(s.to_string())),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            vec(inner.clone(), 0..4).prop_map(Value::Array),
+            btree_map("\\PC{0,8}", inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+fn encoding() -> impl Strategy<Value = Encoding> {
+    prop_oneof![
+        16 => Just(Encoding::Json),
+        1 => (0u16..=1000, 0x80u8..=0xff)
+            .prop_map(|(at_permille, byte)| Encoding::InsertByte { at_permille, byte }),
+        1 => (0u16..1000).prop_map(|at_permille| Encoding::Truncated { at_permille }),
+        1 => Just(Encoding::Empty),
+        1 => select(vec![json!(null), json!([]), json!("config"), json!(42), json!([{"type": "vlan"}])])
+            .prop_map(Encoding::Replaced),
+    ]
+}
