@@ -278,10 +278,34 @@ fn explain(library: &Library, id: &str) -> Result<ExitCode, String> {
         )
     );
     for (i, step) in scenario.steps.iter().enumerate() {
-        let text = serde_yaml_ng::to_string(step).unwrap_or_default();
+        // Through JSON: a step prints as the one-key map the file uses, without unset fields.
+        let value = serde_json::to_value(step)
+            .map(without_empty)
+            .unwrap_or_default();
+        let text = serde_yaml_ng::to_string(&value).unwrap_or_default();
         println!("  step {}:\n{}", i + 1, indent(&text, 4));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Drops nulls, empty lists and empty maps, so `explain` shows what a step sets.
+fn without_empty(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k, without_empty(v)))
+                .filter(|(_, v)| match v {
+                    Value::Null => false,
+                    Value::Array(a) => !a.is_empty(),
+                    Value::Object(o) => !o.is_empty(),
+                    _ => true,
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(without_empty).collect()),
+        other => other,
+    }
 }
 
 fn indent(text: &str, n: usize) -> String {

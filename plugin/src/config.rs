@@ -50,6 +50,19 @@ pub struct Placement {
     pub ipam_ifname: String,
 }
 
+impl Placement {
+    /// Only a chained name can be invalid: `CNI_IFNAME` itself was validated with the
+    /// environment.
+    pub fn validate(&self) -> Result<(), Error> {
+        validate_ifname(&self.link_name).map_err(|e| {
+            Error::Config(format!(
+                "the chained VLAN name <CNI_IFNAME>.<vlanId> = {:?} is invalid: {e}",
+                self.link_name
+            ))
+        })
+    }
+}
+
 /// Stdin as a JSON object.
 pub fn decode(stdin: &[u8]) -> Result<Map<String, Value>, Error> {
     match serde_json::from_slice(stdin) {
@@ -103,8 +116,10 @@ impl NetConf {
         })
     }
 
-    pub fn placement(&self, ifname: &str) -> Result<Placement, Error> {
-        Ok(match &self.mode {
+    /// The names for `CNI_IFNAME`. A chained name the kernel cannot carry is an error for ADD
+    /// and CHECK ([`Placement::validate`]); DEL takes it as "no such link can exist".
+    pub fn placement(&self, ifname: &str) -> Placement {
+        match &self.mode {
             Mode::HostMaster { master } => Placement {
                 master: master.clone(),
                 master_namespace: Namespace::Runtime,
@@ -119,11 +134,6 @@ impl NetConf {
             },
             Mode::Chained => {
                 let link_name = format!("{ifname}.{}", self.vlan.id);
-                validate_ifname(&link_name).map_err(|e| {
-                    Error::Config(format!(
-                        "the chained VLAN name <CNI_IFNAME>.<vlanId> = {link_name:?} is invalid: {e}"
-                    ))
-                })?;
                 Placement {
                     master: ifname.to_string(),
                     master_namespace: Namespace::Container,
@@ -131,7 +141,7 @@ impl NetConf {
                     ipam_ifname: link_name,
                 }
             }
-        })
+        }
     }
 
     /// `mtu` checked against the master's.
@@ -477,7 +487,7 @@ mod tests {
 
     #[test]
     fn modes_and_placements() {
-        let host = parse(base()).unwrap().placement("net0").unwrap();
+        let host = parse(base()).unwrap().placement("net0");
         assert_eq!(
             host,
             Placement {
@@ -490,8 +500,7 @@ mod tests {
 
         let container = parse(with("linkInContainer", json!(true)))
             .unwrap()
-            .placement("net0")
-            .unwrap();
+            .placement("net0");
         assert_eq!(container.master_namespace, Namespace::Container);
         assert_eq!(container.master, "eth0");
 
@@ -500,7 +509,7 @@ mod tests {
         let chained = parse(chained).unwrap();
         assert_eq!(chained.mode, Mode::Chained);
         assert_eq!(
-            chained.placement("eth0").unwrap(),
+            chained.placement("eth0"),
             Placement {
                 master: "eth0".into(),
                 master_namespace: Namespace::Container,
@@ -516,17 +525,14 @@ mod tests {
         config["linkInContainer"] = json!(true);
         config["vlanId"] = json!(4000);
         let conf = parse(config).unwrap();
-        let error = conf.placement("abcdefghijk").unwrap_err();
+        let error = conf.placement("abcdefghijk").validate().unwrap_err();
         assert_eq!(error.code(), INVALID_NETWORK_CONFIG);
         assert_eq!(
             error.to_string(),
             "the chained VLAN name <CNI_IFNAME>.<vlanId> = \"abcdefghijk.4000\" is invalid: \
              interface name \"abcdefghijk.4000\" is 16 bytes, longer than the kernel's limit of 15"
         );
-        assert_eq!(
-            conf.placement("abcdefghij").unwrap().link_name,
-            "abcdefghij.4000"
-        );
+        assert_eq!(conf.placement("abcdefghij").link_name, "abcdefghij.4000");
     }
 
     #[test]

@@ -78,7 +78,19 @@ fn execute(env: &RawEnv, stdin: &[u8]) -> Result<Option<Value>, Error> {
         Command::Add | Command::Check | Command::Del => {
             let attachment = env.attachment(command)?;
             let conf = load(stdin, command)?;
-            let placement = conf.placement(&attachment.ifname)?;
+            let placement = conf.placement(&attachment.ifname);
+            if let Err(e) = placement.validate() {
+                // ADD validates the name before it creates or reserves anything, so a DEL
+                // under a name the kernel cannot carry has nothing to undo (and a delegate
+                // would reject the name).
+                if command == Command::Del {
+                    log(&format!(
+                        "DEL: {e}; ADD cannot have made anything: nothing to delete"
+                    ));
+                    return Ok(None);
+                }
+                return Err(e);
+            }
             let ipam = delegate(&conf, env, Some(placement.ipam_ifname.clone()))?;
             let inv = Invocation {
                 conf: &conf,

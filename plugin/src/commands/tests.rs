@@ -84,7 +84,7 @@ fn invocation<'a>(
     ipam: Option<&Ipam>,
     stdin: &'a [u8],
 ) -> Invocation<'a> {
-    let placement = conf.placement(ifname).unwrap();
+    let placement = conf.placement(ifname);
     let ipam = ipam.map(|i| i.delegate(Some(placement.ipam_ifname.clone())));
     Invocation {
         conf,
