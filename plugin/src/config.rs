@@ -277,7 +277,7 @@ fn mtu(config: &Map<String, Value>) -> Result<Option<u32>, Error> {
     }
 }
 
-fn ipam(config: &Map<String, Value>) -> Result<Option<String>, Error> {
+pub(crate) fn ipam(config: &Map<String, Value>) -> Result<Option<String>, Error> {
     let settings = match field(config, "ipam") {
         None => return Ok(None),
         Some(Value::Object(settings)) if settings.is_empty() => return Ok(None),

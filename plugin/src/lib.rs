@@ -77,7 +77,12 @@ fn execute(env: &RawEnv, stdin: &[u8]) -> Result<Option<Value>, Error> {
         }
         Command::Add | Command::Check | Command::Del => {
             let attachment = env.attachment(command)?;
-            let conf = load(stdin, command)?;
+            let conf = match load(stdin, command) {
+                Err(rejected @ Error::Config(_)) if command == Command::Del => {
+                    return release_after_rejected_config(&rejected, stdin, env).map(|()| None);
+                }
+                loaded => loaded?,
+            };
             let placement = conf.placement(&attachment.ifname);
             if let Err(e) = placement.validate() {
                 // ADD validates the name before it creates or reserves anything, so a DEL
@@ -101,6 +106,27 @@ fn execute(env: &RawEnv, stdin: &[u8]) -> Result<Option<Value>, Error> {
             };
             attach(command, &attachment, &inv)
         }
+    }
+}
+
+/// DEL with a configuration ADD refuses: ADD validates before it creates or reserves
+/// anything, so there is nothing in the kernel to undo. A runtime sends this DEL after every
+/// failed ADD, and failing it would block the cleanup of the plugins before us in the chain,
+/// so DEL still asks the IPAM to release (when the `ipam` part is readable) and succeeds.
+fn release_after_rejected_config(
+    rejected: &Error,
+    stdin: &[u8],
+    env: &RawEnv,
+) -> Result<(), Error> {
+    log(&format!(
+        "DEL: the configuration is invalid ({rejected}); ADD cannot have made anything"
+    ));
+    let ipam = config::decode(stdin)
+        .ok()
+        .and_then(|object| config::ipam(&object).ok().flatten());
+    match ipam {
+        Some(plugin) => Delegate::new(&plugin, env.cni_path()?, None).run(Command::Del, stdin),
+        None => Ok(()),
     }
 }
 

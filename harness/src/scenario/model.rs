@@ -328,7 +328,8 @@ pub struct Expect {
     /// Facts about the returned result.
     #[serde(default)]
     pub result: Option<ResultExpect>,
-    /// Delegate (conform-ipam) calls made during this step, in order: e.g. `[ADD, DEL]`.
+    /// Delegate (conform-ipam) calls made during this step, in order: e.g. `[ADD, DEL]`;
+    /// `ADD@eth0.3` also requires the `CNI_IFNAME` the delegate got.
     #[serde(default)]
     pub ipam_calls: Option<Vec<String>>,
     /// Links that must exist (`netns/name`) or be absent after the step.

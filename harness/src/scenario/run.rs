@@ -633,10 +633,22 @@ impl<'a> Case<'a> {
         let calls = call_log::read(&world.ipam_log()).map_err(|e| e.to_string())?;
         self.ipam_calls_seen = calls.len();
         if let Some(want) = &expect.ipam_calls {
+            // `ADD` matches the command alone; `ADD@eth0.3` also the CNI_IFNAME it got.
             let got: Vec<String> = calls
                 .iter()
                 .skip(ipam_calls_before)
-                .map(|c| c.vars.command.clone().unwrap_or_default())
+                .zip(
+                    want.iter()
+                        .map(|w| w.contains('@'))
+                        .chain(std::iter::repeat(false)),
+                )
+                .map(|(c, with_ifname)| {
+                    let command = c.vars.command.clone().unwrap_or_default();
+                    match (with_ifname, c.vars.ifname.as_deref()) {
+                        (true, Some(ifname)) => format!("{command}@{ifname}"),
+                        _ => command,
+                    }
+                })
                 .collect();
             if &got != want {
                 judge.fail(
@@ -823,16 +835,30 @@ impl Case<'_> {
         after_del: bool,
     ) -> Result<(), String> {
         let now = snapshot(world)?;
+        // After a failed chain ADD, what the plugins before the failing one made (the
+        // interfaces of its prevResult) stays until the runtime's DEL: not the failing
+        // plugin's leftovers.
+        let earlier_plugins = if after_del {
+            BTreeSet::new()
+        } else {
+            self.executions
+                .last()
+                .map(prev_result_interfaces)
+                .unwrap_or_default()
+        };
+        let theirs = |link: &str| earlier_plugins.contains(link);
         let mut found: Vec<String> = Vec::new();
         let known_links = link_set(reference);
         for (netns, link) in link_set(&now).difference(&known_links) {
-            if !world.own_links.contains(&(netns.clone(), link.clone())) {
+            if !world.own_links.contains(&(netns.clone(), link.clone())) && !theirs(link) {
                 found.push(format!("link {netns}/{link}"));
             }
         }
         let known_addresses = address_set(reference);
         for (netns, link, cidr) in address_set(&now).difference(&known_addresses) {
-            found.push(format!("address {cidr} on {netns}/{link}"));
+            if !theirs(link) {
+                found.push(format!("address {cidr} on {netns}/{link}"));
+            }
         }
         if after_del {
             let calls = call_log::read(&world.ipam_log()).map_err(|e| e.to_string())?;
@@ -864,6 +890,23 @@ fn with_extra_dirs(path: CniPath, extra: &[PathBuf]) -> CniPath {
     let at = 1.min(dirs.len());
     dirs.splice(at..at, extra.iter().cloned());
     CniPath::new(dirs)
+}
+
+/// Interface names in the `prevResult` an execution was given.
+fn prev_result_interfaces(execution: &Execution) -> BTreeSet<String> {
+    serde_json::from_slice::<Value>(execution.stdin.as_bytes())
+        .ok()
+        .and_then(|stdin| {
+            stdin
+                .get("prevResult")?
+                .get("interfaces")?
+                .as_array()
+                .cloned()
+        })
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i.get("name")?.as_str().map(str::to_string))
+        .collect()
 }
 
 fn snapshot(world: &World) -> Result<Snapshot, String> {
