@@ -98,6 +98,23 @@ pub struct CaseRun {
 }
 
 impl CaseRun {
+    /// "STEP: success", "STEP: error CODE" or "STEP: violation" for the first execution.
+    pub fn outcome_key(&self) -> String {
+        let Some(first) = self.executions.first() else {
+            return "not run".into();
+        };
+        let step = first
+            .env
+            .get("CNI_COMMAND")
+            .map_or("no CNI_COMMAND".to_string(), |c| format!("{c:?}"));
+        let ended = match &first.outcome {
+            Outcome::Success(_) => "success".to_string(),
+            Outcome::Error(e) => format!("error {}", e.code),
+            Outcome::Violation(v) => format!("violation ({})", v.kind),
+        };
+        format!("{step}: {ended}")
+    }
+
     pub fn left_something_behind(&self) -> bool {
         self.problems
             .iter()

@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::arena::Arena;
 use super::input::{CommandValue, ConfigCase, Encoding, EnvCase, FuzzCase, Mode, NetnsValue, Var};
 use super::judge::{Problem, ProblemKind, Signature, exec, judge, left_behind};
-use crate::runtime::{CniCommand, Execution, Outcome};
+use crate::runtime::{CniCommand, Execution, Outcome, SuccessOutput};
 
 /// One round: which valid configuration, and when the ADD dies, in thousandths of
 /// [`KillPlan::window`].
@@ -26,29 +26,114 @@ pub struct KillCase {
     pub delay_permille: u16,
 }
 
+/// What the rounds draw from. Only configurations the plugin handles when nothing kills it
+/// are used: a round tests what an interruption does, not what the plugin does not support.
 /// Delays range over `window`: a little longer than one complete ADD, so some rounds kill
 /// nothing (the ADD finished) and DEL undoes a complete ADD.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct KillPlan {
+    #[serde(skip)]
     pub window: Duration,
+    #[serde(skip)]
     pub timeout: Duration,
+    /// (mode, IPAM) pairs the plugin handled in an uninterrupted ADD and DEL.
+    pub configurations: Vec<(Mode, bool)>,
+    /// Versions the plugin says it supports.
+    pub versions: Vec<CniVersion>,
+    /// The pairs left out, and why.
+    pub excluded: Vec<String>,
 }
 
-pub fn kill_case() -> impl Strategy<Value = KillCase> {
+pub fn kill_case(plan: &KillPlan) -> impl Strategy<Value = KillCase> + use<> {
     (
-        select(vec![CniVersion::V1_0_0, CniVersion::V1_1_0, CniVersion::V0_4_0, CniVersion::V0_3_1]),
-        prop_oneof![3 => Just(Mode::HostMaster), 1 => Just(Mode::ContainerMaster), 1 => Just(Mode::Chained)],
+        select(plan.versions.clone()),
+        select(plan.configurations.clone()),
         0u16..=4094,
-        prop_oneof![3 => Just(true), 1 => Just(false)],
         0u16..=1000,
     )
-        .prop_map(|(version, mode, vlan_id, ipam, delay_permille)| KillCase {
-            version,
+        .prop_map(
+            |(version, (mode, ipam), vlan_id, delay_permille)| KillCase {
+                version,
+                mode,
+                vlan_id,
+                ipam,
+                delay_permille,
+            },
+        )
+}
+
+impl KillPlan {
+    /// Rounds draw from these; the window is set by [`KillPlan::admit`].
+    pub fn new(versions: Vec<CniVersion>, timeout: Duration) -> KillPlan {
+        KillPlan {
+            window: timeout,
+            timeout,
+            configurations: Vec::new(),
+            versions,
+            excluded: Vec::new(),
+        }
+    }
+
+    /// The probe for a (mode, IPAM) pair: an ADD nothing interrupts, at the newest version.
+    pub fn probe(&self, mode: Mode, ipam: bool) -> KillCase {
+        KillCase {
+            version: *self.versions.last().unwrap_or(&CniVersion::LATEST),
             mode,
-            vlan_id,
+            vlan_id: 1,
             ipam,
-            delay_permille,
-        })
+            delay_permille: 1000,
+        }
+    }
+
+    /// Takes the pair of `probe` in when its uninterrupted round had no problem, and widens the
+    /// window to a quarter more than its ADD took.
+    pub fn admit(&mut self, probe: &KillCase, run: &KillRun) {
+        let add = &run.executions[0];
+        let pair = format!("{:?}, IPAM {}", probe.mode, probe.ipam);
+        match (run.problems.first(), &add.outcome) {
+            (None, Outcome::Success(_)) => {
+                let window = add.wall_time * 5 / 4;
+                if self.configurations.is_empty() || window > self.window {
+                    self.window = window;
+                }
+                self.configurations.push((probe.mode, probe.ipam));
+            }
+            (Some((problem, _)), _) => self
+                .excluded
+                .push(format!("{pair}: {}: {}", problem.kind, problem.detail)),
+            (None, Outcome::Error(e)) => self.excluded.push(format!("{pair}: ADD fails: {e}")),
+            (None, other) => self.excluded.push(format!("{pair}: ADD: {other:?}")),
+        }
+    }
+}
+
+/// The versions the plugin's VERSION reply lists that this harness knows, oldest first; the
+/// newest known one when the reply is unusable.
+pub fn supported_versions(arena: &Arena, timeout: Duration) -> Result<Vec<CniVersion>, String> {
+    let env = [
+        ("CNI_COMMAND".to_string(), "VERSION".to_string()),
+        ("PATH".to_string(), arena.places.path.clone()),
+    ]
+    .into();
+    let reply = exec(
+        arena,
+        CniCommand::Version,
+        env,
+        br#"{"cniVersion":"1.0.0"}"#.to_vec(),
+        timeout,
+    )?;
+    let versions: Vec<CniVersion> = match &reply.outcome {
+        Outcome::Success(SuccessOutput::Version(info)) => CniVersion::ALL
+            .into_iter()
+            .filter(|v| info.supported_versions.iter().any(|s| s == v.as_str()))
+            .collect(),
+        _ => Vec::new(),
+    };
+    Ok(if versions.is_empty() {
+        vec![CniVersion::LATEST]
+    } else {
+        versions
+    })
 }
 
 impl KillCase {

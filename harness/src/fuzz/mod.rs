@@ -95,10 +95,12 @@ pub fn run_fuzz(options: &FuzzOptions, progress: &dyn Fn(Progress)) -> Result<Fu
     );
     let strategy = strategy::fuzz_case();
     let mut findings: BTreeMap<Signature, FuzzFinding> = BTreeMap::new();
+    let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
     for index in 0..options.cases {
         let rng = master.new_rng();
         let case = generate(&strategy, &rng)?.current();
         let run = arenas.run(|arena| run_case(arena, &case, options.timeout))?;
+        *outcomes.entry(run.outcome_key()).or_default() += 1;
         let mut signatures: Vec<&Signature> = run.problems.iter().map(|(_, s)| s).collect();
         signatures.dedup();
         for signature in signatures {
@@ -131,6 +133,7 @@ pub fn run_fuzz(options: &FuzzOptions, progress: &dyn Fn(Progress)) -> Result<Fu
         seed: options.seed,
         cases: options.cases,
         sandboxes_built: arenas.built,
+        outcomes,
         findings: findings.into_values().collect(),
         kill,
         seconds: started.elapsed().as_secs_f64(),
@@ -218,13 +221,20 @@ fn kill_rounds(
     arenas: &mut Arenas,
     progress: &dyn Fn(Progress),
 ) -> Result<KillSummary, String> {
-    let mut summary = KillSummary::default();
     if options.kill_rounds == 0 {
-        return Ok(summary);
+        return Ok(KillSummary::default());
     }
     let plan = calibrate(arenas, options)?;
-    summary.window_ms = plan.window.as_secs_f64() * 1000.0;
-    let strategy = kill_case();
+    let mut summary = KillSummary {
+        window_ms: plan.window.as_secs_f64() * 1000.0,
+        plan: plan.clone(),
+        ..KillSummary::default()
+    };
+    if plan.configurations.is_empty() {
+        // Nothing to interrupt: the plugin handles none of the configurations.
+        return Ok(summary);
+    }
+    let strategy = kill_case(&plan);
     for index in 0..options.kill_rounds {
         let rng = master.new_rng();
         let round: KillCase = generate(&strategy, &rng)?.current();
@@ -253,29 +263,24 @@ fn kill_rounds(
     Ok(summary)
 }
 
-/// The kill window: how long one complete ADD of the heaviest round (host master with IPAM)
-/// takes here, plus a quarter, measured with an ADD and DEL that are not interrupted.
+/// Which configurations the rounds use and the delay window: see [`KillPlan`].
 fn calibrate(arenas: &mut Arenas, options: &FuzzOptions) -> Result<KillPlan, String> {
-    let probe = KillCase {
-        version: cni_types::CniVersion::V1_0_0,
-        mode: input::Mode::HostMaster,
-        vlan_id: 1,
-        ipam: true,
-        delay_permille: 1000,
-    };
-    let unbounded = KillPlan {
-        window: options.timeout,
-        timeout: options.timeout,
-    };
-    let run = arenas.run(|arena| run_round(arena, &probe, &unbounded))?;
-    let add = run
-        .executions
-        .first()
-        .ok_or("the calibration ADD did not run")?;
-    Ok(KillPlan {
-        window: add.wall_time * 5 / 4,
-        timeout: options.timeout,
-    })
+    let versions = kill::supported_versions(arenas.arena()?, options.timeout)?;
+    let mut plan = KillPlan::new(versions, options.timeout);
+    // Probes run to completion: their window is the whole timeout.
+    let uninterrupted = plan.clone();
+    for mode in [
+        input::Mode::HostMaster,
+        input::Mode::ContainerMaster,
+        input::Mode::Chained,
+    ] {
+        for ipam in [true, false] {
+            let probe = plan.probe(mode, ipam);
+            let run = arenas.run(|arena| run_round(arena, &probe, &uninterrupted))?;
+            plan.admit(&probe, &run);
+        }
+    }
+    Ok(plan)
 }
 
 /// Hands out arenas: one per `sandbox_reuse` cases, a new one after any leftover.
@@ -314,22 +319,30 @@ impl Arenas {
         }
     }
 
-    fn run<T: LeavesThings>(
-        &mut self,
-        work: impl FnOnce(&Arena) -> Result<T, String>,
-    ) -> Result<T, String> {
+    /// The current arena, a new one when there is none or it served its cases.
+    fn arena(&mut self) -> Result<&Arena, String> {
         if self
             .current
             .as_ref()
             .is_none_or(|(_, used)| *used >= self.reuse)
         {
+            // The old one goes first: its namespaces and mounts are gone before new ones come.
             self.current = None;
             self.current = Some((Arena::new(&self.plugin)?, 0));
             self.built += 1;
         }
-        let (arena, used) = self.current.as_mut().expect("just ensured");
-        *used += 1;
-        let outcome = work(arena)?;
+        Ok(&self.current.as_ref().expect("just ensured").0)
+    }
+
+    /// Runs one case or round; an arena that was left dirty is not used again.
+    fn run<T: LeavesThings>(
+        &mut self,
+        work: impl FnOnce(&Arena) -> Result<T, String>,
+    ) -> Result<T, String> {
+        let outcome = work(self.arena()?)?;
+        if let Some((_, used)) = &mut self.current {
+            *used += 1;
+        }
         if outcome.left_something_behind() {
             self.current = None;
         }

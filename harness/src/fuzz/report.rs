@@ -1,5 +1,6 @@
 //! What `cni-conform fuzz` found, as data (`fuzz.json`) and as text.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::PathBuf;
 
@@ -8,7 +9,7 @@ use serde::Serialize;
 use super::Shrunk;
 use super::input::FuzzCase;
 use super::judge::{Problem, Signature};
-use super::kill::KillCase;
+use super::kill::{KillCase, KillPlan};
 use crate::kernel::KernelInfo;
 use crate::runtime::Execution;
 
@@ -19,6 +20,9 @@ pub struct FuzzReport {
     pub seed: u64,
     pub cases: usize,
     pub sandboxes_built: usize,
+    /// How the cases' first executions ended ("ADD: success", "DEL: error 7", ...): how much of
+    /// the plugin the cases reached.
+    pub outcomes: BTreeMap<String, usize>,
     /// One per distinct problem, shrunk.
     pub findings: Vec<FuzzFinding>,
     pub kill: KillSummary,
@@ -53,6 +57,7 @@ pub struct KillSummary {
     pub killed: usize,
     /// Delays were drawn from 0 to this.
     pub window_ms: f64,
+    pub plan: KillPlan,
     pub findings: Vec<KillFinding>,
 }
 
@@ -119,6 +124,34 @@ pub fn render(report: &FuzzReport) -> String {
         report.kill.window_ms,
         report.seconds
     );
+    let outcomes: Vec<String> = report
+        .outcomes
+        .iter()
+        .map(|(outcome, n)| format!("{outcome} x{n}"))
+        .collect();
+    let _ = writeln!(out, "case outcomes: {}", outcomes.join(", "));
+    let configurations: Vec<String> = report
+        .kill
+        .plan
+        .configurations
+        .iter()
+        .map(|(mode, ipam)| format!("{mode:?}{}", if *ipam { "+IPAM" } else { "" }))
+        .collect();
+    let _ = writeln!(
+        out,
+        "kill rounds used {} at versions {:?}",
+        configurations.join(", "),
+        report
+            .kill
+            .plan
+            .versions
+            .iter()
+            .map(|v| v.as_str())
+            .collect::<Vec<_>>()
+    );
+    for excluded in &report.kill.plan.excluded {
+        let _ = writeln!(out, "  left out of kill rounds: {}", clip(excluded, 200));
+    }
     let _ = writeln!(
         out,
         "{} distinct fuzz findings, {} kill-round findings",
