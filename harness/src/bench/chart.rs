@@ -43,10 +43,13 @@ pub fn render(report: &BenchReport) -> Result<String, String> {
 
 type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
 
+/// A legend, its color, and its points.
+type Line = (String, RGBColor, Vec<(f64, f64)>);
+
 fn scale_curve(area: &Area, report: &BenchReport) -> Result<(), String> {
     let curve = &report.scale.curve;
-    // (legend, color, points): DEL in a lighter shade of its plugin's color.
-    let mut lines: Vec<(String, RGBColor, Vec<(f64, f64)>)> = Vec::new();
+    // DEL in a lighter shade of its plugin's color.
+    let mut lines: Vec<Line> = Vec::new();
     for (index, plugin) in report.plugins.iter().enumerate() {
         for (what, pick) in [("ADD", 0), ("DEL", 1)] {
             let points: Vec<(f64, f64)> = curve

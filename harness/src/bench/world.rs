@@ -179,7 +179,7 @@ pub fn chain_millis<T, E>(run: &ChainRun<T, E>) -> f64 {
 }
 
 /// The plugin's execution of a successful operation, or why it failed.
-pub fn succeeded<'r, T>(run: &'r ChainRun<T>) -> Result<&'r Execution, String> {
+pub fn succeeded<T>(run: &ChainRun<T>) -> Result<&Execution, String> {
     if let Err(e) = &run.outcome {
         return Err(e.to_string());
     }
