@@ -189,6 +189,15 @@ impl FuzzCase {
         }
     }
 
+    /// What the case's first execution is called in findings: its `CNI_COMMAND`.
+    pub fn step_name(&self) -> String {
+        match &self.command {
+            CommandValue::Known(command) => command.as_str().to_string(),
+            CommandValue::Missing => "no CNI_COMMAND".to_string(),
+            CommandValue::Odd(odd) => format!("CNI_COMMAND={odd:?}"),
+        }
+    }
+
     /// The environment (complete: nothing is inherited) for `command`, or for the case's own
     /// `CNI_COMMAND` value when `command` is `None`.
     pub fn env(&self, places: &Places, command: Option<CniCommand>) -> BTreeMap<String, String> {

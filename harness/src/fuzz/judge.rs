@@ -131,11 +131,7 @@ pub fn run_case(arena: &Arena, case: &FuzzCase, timeout: Duration) -> Result<Cas
         executions: Vec::new(),
         problems: Vec::new(),
     };
-    let step = match &case.command {
-        CommandValue::Known(command) => command.as_str().to_string(),
-        CommandValue::Missing => "no CNI_COMMAND".to_string(),
-        CommandValue::Odd(odd) => format!("CNI_COMMAND={odd:?}"),
-    };
+    let step = case.step_name();
     let main = exec(
         arena,
         case.expected_command(),

@@ -441,7 +441,7 @@ fn fuzz_steps(finding: &FuzzFinding, places: &input::Places) -> Vec<Step> {
                 label: if follow_up {
                     format!("{} after ADD", execution.command)
                 } else {
-                    execution.command.to_string()
+                    case.step_name()
                 },
                 env: case
                     .env(places, follow_up.then_some(execution.command))
