@@ -102,6 +102,7 @@ pub fn run_fuzz(options: &FuzzOptions, progress: &dyn Fn(Progress)) -> Result<Fu
         let run = arenas.run(|arena| run_case(arena, &case, options.timeout))?;
         *outcomes.entry(run.outcome_key()).or_default() += 1;
         let mut signatures: Vec<&Signature> = run.problems.iter().map(|(_, s)| s).collect();
+        signatures.sort();
         signatures.dedup();
         for signature in signatures {
             if let Some(known) = findings.get_mut(signature) {
