@@ -97,12 +97,16 @@ fn execute(env: &RawEnv, stdin: &[u8]) -> Result<Option<Value>, Error> {
                 return Err(e);
             }
             let ipam = delegate(&conf, env, Some(placement.ipam_ifname.clone()))?;
+            let sandbox = attachment.netns.as_deref().unwrap_or("");
+            let temp_name =
+                commands::temp_name(&attachment.container_id, sandbox, &placement.link_name);
             let inv = Invocation {
                 conf: &conf,
                 placement,
-                sandbox: attachment.netns.as_deref().unwrap_or(""),
+                sandbox,
                 ipam,
                 stdin,
+                temp_name,
             };
             attach(command, &attachment, &inv)
         }

@@ -2,9 +2,6 @@
 //! straight in `CNI_NETNS`, rename it, run IPAM, configure it, and roll everything back on any
 //! failure after the link exists.
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
-
 use cni_types::{CniResult, Interface, IpConfig};
 use nix::errno::Errno;
 
@@ -14,9 +11,6 @@ use crate::error::Error;
 use crate::ipam::Delegate;
 use crate::netlink::{Link, Namespace, Netlink, NetlinkError, NewVlan};
 use crate::result;
-
-/// Temporary-name collisions tolerated before giving up (each draws a new random suffix).
-const TEMP_NAME_ATTEMPTS: u32 = 3;
 
 pub async fn add<K: Netlink>(kernel: &K, inv: &Invocation<'_>) -> Result<CniResult, Error> {
     if let Some(ipam) = &inv.ipam {
@@ -65,7 +59,7 @@ async fn preflight<K: Netlink>(kernel: &K, inv: &Invocation<'_>) -> Result<Link,
     Ok(master)
 }
 
-/// Creates the VLAN under a temporary name in `CNI_NETNS` and returns it as found there. A
+/// Creates the VLAN under its temporary name in `CNI_NETNS` and returns it as found there. A
 /// direct create with the final name could collide with a name in the runtime's namespace,
 /// where the kernel first registers a link sent from there.
 async fn create<K: Netlink>(
@@ -74,46 +68,49 @@ async fn create<K: Netlink>(
     master: &Link,
 ) -> Result<Link, Error> {
     let placement = &inv.placement;
-    let mut attempts = 0;
-    let temp_name = loop {
-        attempts += 1;
-        let temp_name = temp_name();
-        let vlan = NewVlan {
-            temp_name: &temp_name,
-            parent_index: master.index,
-            tag: inv.conf.vlan,
-            mtu: inv.conf.mtu,
-            into_container: placement.master_namespace == Namespace::Runtime,
-        };
-        match kernel.create_vlan(placement.master_namespace, &vlan).await {
-            Ok(()) => break temp_name,
-            // EEXIST is either our temporary name (retry with another) or the (master, id)
-            // pair, which the kernel keeps unique across namespaces.
-            Err(e) if e.errno() == Some(Errno::EEXIST) => {
-                if attempts < TEMP_NAME_ATTEMPTS && temp_name_taken(kernel, inv, &temp_name).await?
-                {
-                    continue;
-                }
-                return Err(Error::DuplicateVlan {
-                    master: placement.master.clone(),
-                    id: inv.conf.vlan.id,
-                    protocol: inv.conf.vlan.protocol,
-                });
-            }
-            Err(e) if e.errno() == Some(Errno::ENODEV) => return Err(master_not_found(inv)),
-            Err(source) => {
-                return Err(Error::KernelRefusedLink {
-                    master: placement.master.clone(),
-                    id: inv.conf.vlan.id,
-                    source,
-                });
-            }
-        }
+    let temp_name = &inv.temp_name;
+    // A VLAN under this attachment's temporary name is what an earlier ADD left when it was
+    // killed before the rename; the runtime runs one operation per attachment at a time.
+    super::del::remove_vlan(kernel, temp_name).await?;
+    let vlan = NewVlan {
+        temp_name,
+        parent_index: master.index,
+        tag: inv.conf.vlan,
+        mtu: inv.conf.mtu,
+        into_container: placement.master_namespace == Namespace::Runtime,
     };
+    match kernel.create_vlan(placement.master_namespace, &vlan).await {
+        Ok(()) => {}
+        // EEXIST is either the temporary name, taken by something that is not ours to
+        // delete, or the (master, id) pair, which the kernel keeps unique across namespaces.
+        Err(e) if e.errno() == Some(Errno::EEXIST) => {
+            if temp_name_taken(kernel, inv).await? {
+                return Err(Error::Netlink {
+                    operation: format!(
+                        "creating the VLAN under its temporary name {temp_name:?}, which is taken"
+                    ),
+                    source: e,
+                });
+            }
+            return Err(Error::DuplicateVlan {
+                master: placement.master.clone(),
+                id: inv.conf.vlan.id,
+                protocol: inv.conf.vlan.protocol,
+            });
+        }
+        Err(e) if e.errno() == Some(Errno::ENODEV) => return Err(master_not_found(inv)),
+        Err(source) => {
+            return Err(Error::KernelRefusedLink {
+                master: placement.master.clone(),
+                id: inv.conf.vlan.id,
+                source,
+            });
+        }
+    }
     // The link exists from here on; it vanishing before we could even look at it is reported
     // the way the kernel would report it.
     kernel
-        .link_by_name(Namespace::Container, &temp_name)
+        .link_by_name(Namespace::Container, temp_name)
         .await
         .and_then(|link| link.ok_or(NetlinkError::Kernel(Errno::ENODEV)))
         .map_err(netlink_error(format!(
@@ -121,32 +118,17 @@ async fn create<K: Netlink>(
         )))
 }
 
-async fn temp_name_taken<K: Netlink>(
-    kernel: &K,
-    inv: &Invocation<'_>,
-    temp_name: &str,
-) -> Result<bool, Error> {
+async fn temp_name_taken<K: Netlink>(kernel: &K, inv: &Invocation<'_>) -> Result<bool, Error> {
     for ns in [inv.placement.master_namespace, Namespace::Container] {
         let found = kernel
-            .link_by_name(ns, temp_name)
+            .link_by_name(ns, &inv.temp_name)
             .await
-            .map_err(netlink_error(format!("looking up {temp_name:?}")))?;
+            .map_err(netlink_error(format!("looking up {:?}", inv.temp_name)))?;
         if found.is_some() {
             return Ok(true);
         }
     }
     Ok(false)
-}
-
-/// Unique across concurrent plugin processes (the pid) and, with high probability, across the
-/// leftovers of crashed ones (the random part).
-fn temp_name() -> String {
-    let random = RandomState::new().build_hasher().finish();
-    format!(
-        "vlt{:06x}{:06x}",
-        std::process::id() & 0xff_ffff,
-        random & 0xff_ffff
-    )
 }
 
 /// What a failed ADD must take back.

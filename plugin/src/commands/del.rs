@@ -23,8 +23,12 @@ pub async fn del<K: Netlink>(sandbox: Sandbox<&K>, inv: &Invocation<'_>) -> Resu
     let mut failures = Vec::new();
     match sandbox {
         Sandbox::Reachable(kernel) => {
-            if let Err(e) = remove_vlan(kernel, &inv.placement.link_name).await {
-                failures.push(e);
+            // Also the temporary name: an ADD killed between create and rename leaves the
+            // VLAN under it.
+            for name in [&inv.placement.link_name, &inv.temp_name] {
+                if let Err(e) = remove_vlan(kernel, name).await {
+                    failures.push(e);
+                }
             }
         }
         Sandbox::Gone(why) => log(&format!("DEL: {why}; nothing to delete there")),
@@ -38,7 +42,9 @@ pub async fn del<K: Netlink>(sandbox: Sandbox<&K>, inv: &Invocation<'_>) -> Resu
     Error::collect(failures)
 }
 
-async fn remove_vlan<K: Netlink>(kernel: &K, name: &str) -> Result<(), Error> {
+/// Deletes the VLAN named `name` in `CNI_NETNS`, if there is one; any other kind of link is
+/// left alone.
+pub(super) async fn remove_vlan<K: Netlink>(kernel: &K, name: &str) -> Result<(), Error> {
     let link = kernel
         .link_by_name(Namespace::Container, name)
         .await

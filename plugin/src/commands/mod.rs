@@ -21,6 +21,21 @@ pub struct Invocation<'a> {
     pub ipam: Option<Delegate>,
     /// Stdin, unchanged, for the delegate.
     pub stdin: &'a [u8],
+    /// What ADD creates the VLAN as before renaming it ([`temp_name`]).
+    pub temp_name: String,
+}
+
+/// The temporary name ADD creates the VLAN under. Stable for an attachment (container id,
+/// `CNI_NETNS`, final name), so a DEL after an ADD killed between create and rename finds the
+/// half-made link and removes it; distinct between attachments, so concurrent ADDs never share
+/// one. FNV-1a, because std's hashers are keyed at random per process.
+pub fn temp_name(container_id: &str, sandbox: &str, link_name: &str) -> String {
+    let fields = [container_id, sandbox, link_name];
+    let bytes = fields.iter().flat_map(|f| f.bytes().chain([0]));
+    let hash = bytes.fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    format!("vlt{:012x}", hash & 0xffff_ffff_ffff)
 }
 
 /// Context for a failed netlink operation.

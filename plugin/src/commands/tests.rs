@@ -86,12 +86,14 @@ fn invocation<'a>(
 ) -> Invocation<'a> {
     let placement = conf.placement(ifname);
     let ipam = ipam.map(|i| i.delegate(Some(placement.ipam_ifname.clone())));
+    let temp_name = super::temp_name("ctr", SANDBOX, &placement.link_name);
     Invocation {
         conf,
         placement,
         sandbox: SANDBOX,
         ipam,
         stdin,
+        temp_name,
     }
 }
 
@@ -398,6 +400,39 @@ fn del_removes_the_vlan_and_releases_and_is_repeatable() {
     );
     run_del(Some(&kernel), config, ifname, Some(&ipam)).unwrap();
     assert_eq!(ipam.calls(), ["ADD eth0.3", "DEL eth0.3", "DEL eth0.3"]);
+}
+
+#[test]
+fn a_vlan_left_under_the_temporary_name_by_a_killed_add_is_removed_by_del_and_by_the_next_add() {
+    let temp = super::temp_name("ctr", SANDBOX, "net1");
+    let killed_add = || {
+        FakeKernel::new()
+            .with_link(Namespace::Runtime, "eth0")
+            .with_link_of_kind(Namespace::Container, &temp, "vlan")
+    };
+    let kernel = killed_add();
+    run_del(Some(&kernel), host_master(), "net1", None).unwrap();
+    assert!(kernel.link(Namespace::Container, &temp).is_none());
+
+    let kernel = killed_add();
+    let conf = parse(&host_master());
+    block_on(add::add(&kernel, &invocation(&conf, "net1", None, b"{}"))).unwrap();
+    let names: Vec<String> = kernel
+        .links(Namespace::Container)
+        .into_iter()
+        .map(|l| l.name)
+        .collect();
+    assert_eq!(names, ["net1"]);
+}
+
+#[test]
+fn temporary_names_are_stable_per_attachment_and_distinct_between_them() {
+    let name = super::temp_name("ctr", "/run/netns/a", "eth0");
+    assert_eq!(name, super::temp_name("ctr", "/run/netns/a", "eth0"));
+    assert_eq!(name.len(), 15);
+    assert_ne!(name, super::temp_name("ctr", "/run/netns/a", "eth1"));
+    assert_ne!(name, super::temp_name("ctr2", "/run/netns/a", "eth0"));
+    assert_ne!(name, super::temp_name("ctr", "/run/netns/b", "eth0"));
 }
 
 #[test]
