@@ -8,8 +8,10 @@ use clap::{Parser, Subcommand};
 use cni_conform::report;
 use cni_conform::runtime::fixture_plugin_dir;
 use cni_conform::scenario::{
-    Feature, Library, Progress, StoredStates, SuiteOptions, run::applicable_versions, run_suite,
+    Feature, Library, Progress, StateOracle, StoredStates, SuiteOptions, run::applicable_versions,
+    run_suite,
 };
+use cni_conform::snapshot::Snapshot;
 use cni_conform::uml::{KernelChoice, ensure_vlan_kernel};
 use cni_types::CniVersion;
 
@@ -85,6 +87,10 @@ struct RunArgs {
     /// Seconds one plugin execution may take before it is killed (a finding).
     #[arg(long, default_value_t = 30, value_name = "S")]
     timeout: u64,
+    /// Also print the sandbox's state (links, addresses, routes of every netns) wherever a step
+    /// compares it with a stored state.
+    #[arg(long)]
+    print_states: bool,
     /// Which kernel runs the suite: auto (native if it makes 802.1Q links, else UML), native, uml.
     #[arg(long, value_enum, default_value_t = KernelChoice::Auto, env = "CNI_CONFORM_KERNEL")]
     kernel: KernelChoice,
@@ -192,7 +198,13 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
         jobs: args.jobs,
         timeout: Duration::from_secs(args.timeout),
     };
-    let states = StoredStates::new(&library.states_dir());
+    let stored = StoredStates::new(&library.states_dir());
+    let printing = PrintingStates(&stored);
+    let states: &dyn StateOracle = if args.print_states {
+        &printing
+    } else {
+        &stored
+    };
     let progress = |p: Progress| match p {
         Progress::Planned { cases } => eprintln!("cni-conform: {cases} cases"),
         Progress::Finished { done, of, case } => eprintln!(
@@ -200,7 +212,7 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
             case.scenario, case.version, case.status
         ),
     };
-    let report = run_suite(&library, &options, &states, &progress)?;
+    let report = run_suite(&library, &options, states, &progress)?;
     print!("{}", report::table::render(&report));
     if let Some(dir) = &args.report_dir {
         let written = report::write_all(&report, dir)
@@ -216,6 +228,16 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Shows each state as it is compared (`--print-states`).
+struct PrintingStates<'a>(&'a StoredStates);
+
+impl StateOracle for PrintingStates<'_> {
+    fn check(&self, name: &str, actual: &Snapshot) -> Result<(), String> {
+        println!("--- state {name}:\n{}", actual.to_yaml());
+        self.0.check(name, actual)
+    }
 }
 
 fn list(library: &Library) -> Result<ExitCode, String> {
