@@ -285,3 +285,26 @@ fn run_writes_junit_json_markdown_and_a_reproducer_per_failure() {
         assert!(check.status.success(), "{}", text(&check.stderr));
     }
 }
+
+#[test]
+fn print_states_shows_the_sandbox_where_a_step_compares_it() {
+    let out = cni_conform(&[
+        "run",
+        "--filter",
+        "host-master",
+        "--versions",
+        "1.1.0",
+        "--print-states",
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    let added = stdout
+        .split("--- state host-master-added:")
+        .nth(1)
+        .expect("the state after ADD is printed");
+    assert!(
+        added.contains("kind: vlan") && added.contains("id: 100") && added.contains("10.10.0.2/24"),
+        "{added}"
+    );
+    assert!(stdout.contains("--- state host-master-base:"), "{stdout}");
+}
