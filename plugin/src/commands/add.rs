@@ -42,14 +42,7 @@ async fn preflight<K: Netlink>(kernel: &K, inv: &Invocation<'_>) -> Result<Link,
     if existing.is_some() {
         return Err(target_exists(inv));
     }
-    let master = kernel
-        .link_by_name(placement.master_namespace, &placement.master)
-        .await
-        .map_err(netlink_error(format!(
-            "looking up master {:?}",
-            placement.master
-        )))?
-        .ok_or_else(|| master_not_found(inv))?;
+    let master = super::find_master(kernel, inv).await?;
     if !master.up {
         return Err(Error::MasterDown {
             master: placement.master.clone(),
@@ -98,7 +91,7 @@ async fn create<K: Netlink>(
                 protocol: inv.conf.vlan.protocol,
             });
         }
-        Err(e) if e.errno() == Some(Errno::ENODEV) => return Err(master_not_found(inv)),
+        Err(e) if e.errno() == Some(Errno::ENODEV) => return Err(super::master_not_found(inv)),
         Err(source) => {
             return Err(Error::KernelRefusedLink {
                 master: placement.master.clone(),
@@ -267,12 +260,5 @@ fn target_exists(inv: &Invocation<'_>) -> Error {
     Error::TargetExists {
         name: inv.placement.link_name.clone(),
         netns: inv.sandbox.to_string(),
-    }
-}
-
-fn master_not_found(inv: &Invocation<'_>) -> Error {
-    Error::MasterNotFound {
-        master: inv.placement.master.clone(),
-        netns: inv.placement.master_namespace.describe(),
     }
 }

@@ -116,17 +116,7 @@ async fn check_parent<K: Netlink>(
     link: &Link,
 ) -> Result<(), Error> {
     let placement = &inv.placement;
-    let master = kernel
-        .link_by_name(placement.master_namespace, &placement.master)
-        .await
-        .map_err(netlink_error(format!(
-            "looking up master {:?}",
-            placement.master
-        )))?
-        .ok_or_else(|| Error::MasterNotFound {
-            master: placement.master.clone(),
-            netns: placement.master_namespace.describe(),
-        })?;
+    let master = super::find_master(kernel, inv).await?;
     let expected = match placement.master_namespace {
         Namespace::Container => Some(None),
         Namespace::Runtime => kernel

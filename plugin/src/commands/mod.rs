@@ -9,7 +9,7 @@ pub mod delegated;
 use crate::config::{NetConf, Placement};
 use crate::error::Error;
 use crate::ipam::Delegate;
-use crate::netlink::NetlinkError;
+use crate::netlink::{Link, Netlink, NetlinkError};
 
 /// Everything an attachment command needs, validated.
 #[derive(Debug)]
@@ -36,6 +36,26 @@ pub fn temp_name(container_id: &str, sandbox: &str, link_name: &str) -> String {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     });
     format!("vlt{:012x}", hash & 0xffff_ffff_ffff)
+}
+
+/// The master link where the mode says it lives; ADD and CHECK both need it.
+async fn find_master<K: Netlink>(kernel: &K, inv: &Invocation<'_>) -> Result<Link, Error> {
+    let placement = &inv.placement;
+    kernel
+        .link_by_name(placement.master_namespace, &placement.master)
+        .await
+        .map_err(netlink_error(format!(
+            "looking up master {:?}",
+            placement.master
+        )))?
+        .ok_or_else(|| master_not_found(inv))
+}
+
+fn master_not_found(inv: &Invocation<'_>) -> Error {
+    Error::MasterNotFound {
+        master: inv.placement.master.clone(),
+        netns: inv.placement.master_namespace.describe(),
+    }
 }
 
 /// Context for a failed netlink operation.
