@@ -843,7 +843,7 @@ impl Case<'_> {
         } else {
             self.executions
                 .last()
-                .map(prev_result_interfaces)
+                .map(|e| prev_result_interfaces(e.stdin.as_bytes()))
                 .unwrap_or_default()
         };
         let theirs = |link: &str| earlier_plugins.contains(link);
@@ -892,9 +892,9 @@ fn with_extra_dirs(path: CniPath, extra: &[PathBuf]) -> CniPath {
     CniPath::new(dirs)
 }
 
-/// Interface names in the `prevResult` an execution was given.
-fn prev_result_interfaces(execution: &Execution) -> BTreeSet<String> {
-    serde_json::from_slice::<Value>(execution.stdin.as_bytes())
+/// Interface names in the `prevResult` of a plugin's stdin.
+fn prev_result_interfaces(stdin: &[u8]) -> BTreeSet<String> {
+    serde_json::from_slice::<Value>(stdin)
         .ok()
         .and_then(|stdin| {
             stdin
@@ -1045,6 +1045,19 @@ mod tests {
             "/tmp/s",
         );
         assert_eq!(v, json!({"ipam": {"callLog": "/tmp/s/ipam.log"}, "n": 1}));
+    }
+
+    #[test]
+    fn earlier_plugins_interfaces_come_from_the_failing_plugins_prev_result() {
+        let stdin = json!({"type": "vlan", "prevResult": {"interfaces": [
+            {"name": "veth1234"}, {"name": "eth0", "sandbox": "/x"}]}});
+        let names = prev_result_interfaces(stdin.to_string().as_bytes());
+        assert_eq!(
+            names,
+            BTreeSet::from(["veth1234".to_string(), "eth0".to_string()])
+        );
+        assert!(prev_result_interfaces(br#"{"type": "vlan"}"#).is_empty());
+        assert!(prev_result_interfaces(b"not json").is_empty());
     }
 
     #[test]
