@@ -43,7 +43,7 @@ pub mod plugin_codes {
     /// CHECK found the attachment differs from `prevResult` and the configuration; the message
     /// names the drift.
     pub const CHECK_FAILED: ErrorCode = 111;
-    /// A local I/O failure: opening `CNI_NETNS`, reading stdin, starting the async runtime.
+    /// A local I/O failure: opening `CNI_NETNS` or a route socket, reading stdin.
     pub const IO_FAILED: ErrorCode = 112;
 }
 

@@ -13,7 +13,6 @@ mod netlink;
 mod netns;
 mod result;
 
-use std::future::Future;
 use std::io::{Read, Write};
 
 use cni_types::CniVersion;
@@ -202,48 +201,44 @@ fn attach(
             ),
         });
     }
-    block_on(async {
-        let kernel = Rtnl::open(&netns).map_err(|source| Error::Io {
-            what: format!("opening netlink sockets for CNI_NETNS {:?}", inv.sandbox),
-            source,
-        })?;
-        if command == Command::Add {
-            let result = commands::add::add(&kernel, inv).await?;
-            Ok(Some(result.to_json(inv.conf.version)))
-        } else {
-            commands::check::check(&kernel, inv).await.map(|()| None)
-        }
-    })
+    let kernel = Rtnl::open(&netns).map_err(|source| Error::Io {
+        what: format!("opening netlink sockets for CNI_NETNS {:?}", inv.sandbox),
+        source,
+    })?;
+    if command == Command::Add {
+        let result = commands::add::add(&kernel, inv)?;
+        Ok(Some(result.to_json(inv.conf.version)))
+    } else {
+        commands::check::check(&kernel, inv).map(|()| None)
+    }
 }
 
 /// DEL reaches into `CNI_NETNS` only if it is still a namespace; the IPAM release happens
 /// regardless.
 fn delete(netns_path: Option<&str>, inv: &Invocation<'_>) -> Result<(), Error> {
     let netns = netns_path.map(NetnsFile::open);
-    block_on(async {
-        let sandbox = match netns {
-            None => Sandbox::Gone("CNI_NETNS is empty".into()),
-            Some(Err(OpenError::Missing)) => {
-                Sandbox::Gone(format!("CNI_NETNS {:?} does not exist", inv.sandbox))
-            }
-            Some(Err(OpenError::NotANetns)) => Sandbox::Gone(format!(
-                "CNI_NETNS {:?} is no longer a network namespace",
-                inv.sandbox
-            )),
-            Some(Err(OpenError::Io(source))) => Sandbox::Unreachable(Error::Io {
-                what: format!("opening CNI_NETNS {:?}", inv.sandbox),
+    let sandbox = match netns {
+        None => Sandbox::Gone("CNI_NETNS is empty".into()),
+        Some(Err(OpenError::Missing)) => {
+            Sandbox::Gone(format!("CNI_NETNS {:?} does not exist", inv.sandbox))
+        }
+        Some(Err(OpenError::NotANetns)) => Sandbox::Gone(format!(
+            "CNI_NETNS {:?} is no longer a network namespace",
+            inv.sandbox
+        )),
+        Some(Err(OpenError::Io(source))) => Sandbox::Unreachable(Error::Io {
+            what: format!("opening CNI_NETNS {:?}", inv.sandbox),
+            source,
+        }),
+        Some(Ok(netns)) => match Rtnl::open(&netns) {
+            Ok(kernel) => return commands::del::del(Sandbox::Reachable(&kernel), inv),
+            Err(source) => Sandbox::Unreachable(Error::Io {
+                what: format!("opening netlink sockets for CNI_NETNS {:?}", inv.sandbox),
                 source,
             }),
-            Some(Ok(netns)) => match Rtnl::open(&netns) {
-                Ok(kernel) => return commands::del::del(Sandbox::Reachable(&kernel), inv).await,
-                Err(source) => Sandbox::Unreachable(Error::Io {
-                    what: format!("opening netlink sockets for CNI_NETNS {:?}", inv.sandbox),
-                    source,
-                }),
-            },
-        };
-        commands::del::del::<Rtnl>(sandbox, inv).await
-    })
+        },
+    };
+    commands::del::del::<Rtnl>(sandbox, inv)
 }
 
 /// `CNI_NETNS` for ADD and CHECK: code 3 when it is not (or no longer) a network namespace.
@@ -260,20 +255,6 @@ fn open_netns(path: &str) -> Result<NetnsFile, Error> {
             source,
         },
     })
-}
-
-/// The plugin is one short-lived request: a single-threaded runtime, on the main thread (which
-/// stays in the runtime's namespace).
-fn block_on<T>(work: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .enable_time()
-        .build()
-        .map_err(|source| Error::Io {
-            what: "starting the async runtime".into(),
-            source,
-        })?
-        .block_on(work)
 }
 
 #[cfg(test)]

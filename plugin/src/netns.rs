@@ -1,8 +1,9 @@
 //! `CNI_NETNS`: opening and checking the namespace file, and running code inside it.
 //!
-//! `setns` moves only the calling thread, so work inside the namespace happens on a short-lived
-//! thread that joins it and dies (research/rust-ecosystem.md §2): the main thread, and with it the
-//! runtime's namespace, is never touched.
+//! The plugin is single-threaded: work inside `CNI_NETNS` (opening its route socket, a sysctl
+//! write) moves the main thread in and straight back, as the Go plugins' `ns.Do` does, without
+//! the cost of a thread. Sockets stay bound to the namespace they were opened in, and delegates
+//! are only ever started after the thread is back in the runtime's namespace.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -55,17 +56,20 @@ impl NetnsFile {
         Ok(own.dev() == this.dev() && own.ino() == this.ino())
     }
 
-    /// Runs `f` on a new thread that joined this namespace.
-    pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> io::Result<T> {
-        std::thread::scope(|scope| {
-            scope
-                .spawn(|| -> io::Result<T> {
-                    setns(self.fd.as_fd(), CloneFlags::CLONE_NEWNET)?;
-                    Ok(f())
-                })
-                .join()
-                .map_err(|_| io::Error::other("thread inside CNI_NETNS panicked"))?
-        })
+    /// Runs `f` with the calling thread inside this namespace, then moves it back. Err when
+    /// either move fails; a failed return leaves the thread where it must not stay, so that
+    /// error ends the command (its rollback uses sockets opened before, not the thread's
+    /// namespace, for the kernel side).
+    pub fn run<T>(&self, f: impl FnOnce() -> T) -> io::Result<T> {
+        let home = File::open("/proc/thread-self/ns/net")?;
+        setns(self.fd.as_fd(), CloneFlags::CLONE_NEWNET)?;
+        let outcome = f();
+        setns(home.as_fd(), CloneFlags::CLONE_NEWNET).map_err(|e| {
+            io::Error::other(format!(
+                "cannot return to the runtime's network namespace: {e}"
+            ))
+        })?;
+        Ok(outcome)
     }
 }
 

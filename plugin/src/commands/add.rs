@@ -12,29 +12,28 @@ use crate::ipam::Delegate;
 use crate::netlink::{Link, Namespace, Netlink, NetlinkError, NewVlan};
 use crate::result;
 
-pub async fn add<K: Netlink>(kernel: &K, inv: &Invocation<'_>) -> Result<CniResult, Error> {
+pub fn add<K: Netlink>(kernel: &K, inv: &Invocation<'_>) -> Result<CniResult, Error> {
     if let Some(ipam) = &inv.ipam {
         ipam.locate()?;
     }
-    let master = preflight(kernel, inv).await?;
-    let link = create(kernel, inv, &master).await?;
+    let master = preflight(kernel, inv)?;
+    let link = create(kernel, inv, &master)?;
     let mut undo = Undo {
         index: link.index,
         ipam: None,
     };
-    match set_up(kernel, inv, link, &mut undo).await {
+    match set_up(kernel, inv, link, &mut undo) {
         Ok(result) => Ok(result),
-        Err(error) => Err(undo.run(kernel, inv, error).await),
+        Err(error) => Err(undo.run(kernel, inv, error)),
     }
 }
 
 /// Everything checkable before the kernel is changed: the target name is free, the master
 /// exists and is up, and the MTU fits.
-async fn preflight<K: Netlink>(kernel: &K, inv: &Invocation<'_>) -> Result<Link, Error> {
+fn preflight<K: Netlink>(kernel: &K, inv: &Invocation<'_>) -> Result<Link, Error> {
     let placement = &inv.placement;
     let existing = kernel
         .link_by_name(Namespace::Container, &placement.link_name)
-        .await
         .map_err(netlink_error(format!(
             "looking up {:?} in CNI_NETNS",
             placement.link_name
@@ -42,7 +41,7 @@ async fn preflight<K: Netlink>(kernel: &K, inv: &Invocation<'_>) -> Result<Link,
     if existing.is_some() {
         return Err(target_exists(inv));
     }
-    let master = super::find_master(kernel, inv).await?;
+    let master = super::find_master(kernel, inv)?;
     if !master.up {
         return Err(Error::MasterDown {
             master: placement.master.clone(),
@@ -55,16 +54,12 @@ async fn preflight<K: Netlink>(kernel: &K, inv: &Invocation<'_>) -> Result<Link,
 /// Creates the VLAN under its temporary name in `CNI_NETNS` and returns it as found there. A
 /// direct create with the final name could collide with a name in the runtime's namespace,
 /// where the kernel first registers a link sent from there.
-async fn create<K: Netlink>(
-    kernel: &K,
-    inv: &Invocation<'_>,
-    master: &Link,
-) -> Result<Link, Error> {
+fn create<K: Netlink>(kernel: &K, inv: &Invocation<'_>, master: &Link) -> Result<Link, Error> {
     let placement = &inv.placement;
     let temp_name = &inv.temp_name;
     // A VLAN under this attachment's temporary name is what an earlier ADD left when it was
     // killed before the rename; the runtime runs one operation per attachment at a time.
-    super::del::remove_vlan(kernel, temp_name).await?;
+    super::del::remove_vlan(kernel, temp_name)?;
     let vlan = NewVlan {
         temp_name,
         parent_index: master.index,
@@ -72,12 +67,12 @@ async fn create<K: Netlink>(
         mtu: inv.conf.mtu,
         into_container: placement.master_namespace == Namespace::Runtime,
     };
-    match kernel.create_vlan(placement.master_namespace, &vlan).await {
+    match kernel.create_vlan(placement.master_namespace, &vlan) {
         Ok(()) => {}
         // EEXIST is either the temporary name, taken by something that is not ours to
         // delete, or the (master, id) pair, which the kernel keeps unique across namespaces.
         Err(e) if e.errno() == Some(Errno::EEXIST) => {
-            if temp_name_taken(kernel, inv).await? {
+            if temp_name_taken(kernel, inv)? {
                 return Err(Error::Netlink {
                     operation: format!(
                         "creating the VLAN under its temporary name {temp_name:?}, which is taken"
@@ -104,18 +99,16 @@ async fn create<K: Netlink>(
     // the way the kernel would report it.
     kernel
         .link_by_name(Namespace::Container, temp_name)
-        .await
         .and_then(|link| link.ok_or(NetlinkError::Kernel(Errno::ENODEV)))
         .map_err(netlink_error(format!(
             "looking up the new VLAN {temp_name:?}"
         )))
 }
 
-async fn temp_name_taken<K: Netlink>(kernel: &K, inv: &Invocation<'_>) -> Result<bool, Error> {
+fn temp_name_taken<K: Netlink>(kernel: &K, inv: &Invocation<'_>) -> Result<bool, Error> {
     for ns in [inv.placement.master_namespace, Namespace::Container] {
         let found = kernel
             .link_by_name(ns, &inv.temp_name)
-            .await
             .map_err(netlink_error(format!("looking up {:?}", inv.temp_name)))?;
         if found.is_some() {
             return Ok(true);
@@ -135,9 +128,9 @@ struct Undo<'a> {
 impl Undo<'_> {
     /// Deletes the link, then releases the IPAM allocation (an address must not be handed out
     /// again while a link still holds it). Cleanup failures go into the error's details.
-    async fn run<K: Netlink>(self, kernel: &K, inv: &Invocation<'_>, error: Error) -> Error {
+    fn run<K: Netlink>(self, kernel: &K, inv: &Invocation<'_>, error: Error) -> Error {
         let mut failures = Vec::new();
-        match kernel.delete_link(self.index).await {
+        match kernel.delete_link(self.index) {
             Err(e) if e.errno() != Some(Errno::ENODEV) => failures.push(Error::Netlink {
                 operation: format!(
                     "rolling back: deleting the new VLAN {:?}",
@@ -156,7 +149,7 @@ impl Undo<'_> {
     }
 }
 
-async fn set_up<'a, K: Netlink>(
+fn set_up<'a, K: Netlink>(
     kernel: &K,
     inv: &'a Invocation<'a>,
     mut link: Link,
@@ -165,7 +158,6 @@ async fn set_up<'a, K: Netlink>(
     let placement = &inv.placement;
     kernel
         .rename_link(undo.index, &placement.link_name)
-        .await
         .map_err(|e| {
             if e.errno() == Some(Errno::EEXIST) {
                 target_exists(inv)
@@ -185,7 +177,7 @@ async fn set_up<'a, K: Netlink>(
         }
         None => None,
     };
-    configure(kernel, inv, &link, ipam_result.as_ref()).await?;
+    configure(kernel, inv, &link, ipam_result.as_ref())?;
     let interface = Interface {
         name: link.name.clone(),
         mac: link.mac.clone(),
@@ -203,7 +195,7 @@ async fn set_up<'a, K: Netlink>(
 
 /// Addresses, then up, then routes: the kernel refuses a route via a gateway on a link that
 /// is down.
-async fn configure<K: Netlink>(
+fn configure<K: Netlink>(
     kernel: &K,
     inv: &Invocation<'_>,
     link: &Link,
@@ -213,7 +205,6 @@ async fn configure<K: Netlink>(
     if ips.iter().any(|ip| ip.address.addr().is_ipv6()) {
         kernel
             .enable_ipv6(&link.name)
-            .await
             .map_err(|source| Error::Ipv6Unavailable {
                 ifname: link.name.clone(),
                 source,
@@ -222,13 +213,12 @@ async fn configure<K: Netlink>(
     for ip in &ips {
         kernel
             .add_address(link.index, ip.address)
-            .await
             .map_err(netlink_error(format!(
                 "adding address {} to {:?}",
                 ip.address, link.name
             )))?;
     }
-    kernel.set_link_up(link.index).await.map_err(|e| {
+    kernel.set_link_up(link.index).map_err(|e| {
         if e.errno() == Some(Errno::ENETDOWN) {
             Error::MasterDown {
                 master: inv.placement.master.clone(),
@@ -247,7 +237,6 @@ async fn configure<K: Netlink>(
         };
         kernel
             .add_route(link.index, &installed)
-            .await
             .map_err(netlink_error(format!(
                 "adding route to {} via {:?} on {:?}",
                 route.dst, installed.gw, link.name

@@ -14,7 +14,7 @@ use crate::result::route_gateway;
 /// The kernel's main routing table, where a route without `table` goes.
 const MAIN_TABLE: u32 = 254;
 
-pub async fn check<K: Netlink>(kernel: &K, inv: &Invocation<'_>) -> Result<(), Error> {
+pub fn check<K: Netlink>(kernel: &K, inv: &Invocation<'_>) -> Result<(), Error> {
     let prev = inv
         .conf
         .prev_result
@@ -34,12 +34,11 @@ pub async fn check<K: Netlink>(kernel: &K, inv: &Invocation<'_>) -> Result<(), E
         })?;
     let link = kernel
         .link_by_name(Namespace::Container, name)
-        .await
         .map_err(netlink_error(format!("looking up {name:?}")))?
         .ok_or_else(|| drift(format!("link {name:?} does not exist in CNI_NETNS")))?;
 
     check_vlan(inv, &link)?;
-    check_parent(kernel, inv, &link).await?;
+    check_parent(kernel, inv, &link)?;
     if let Some(mtu) = inv.conf.mtu
         && link.mtu != mtu
     {
@@ -67,8 +66,8 @@ pub async fn check<K: Netlink>(kernel: &K, inv: &Invocation<'_>) -> Result<(), E
         .iter()
         .filter(|ip| ip.interface == Some(index))
         .collect();
-    check_addresses(kernel, &link, &own_ips).await?;
-    check_routes(kernel, &link, prev, index, &own_ips).await?;
+    check_addresses(kernel, &link, &own_ips)?;
+    check_routes(kernel, &link, prev, index, &own_ips)?;
 
     match &inv.ipam {
         Some(ipam) => ipam.run(Command::Check, inv.stdin),
@@ -110,18 +109,13 @@ fn check_vlan(inv: &Invocation<'_>, link: &Link) -> Result<(), Error> {
 /// The VLAN's lower device must be the master, in the namespace the mode puts it in: the
 /// runtime's (then the kernel reports it through the id `CNI_NETNS` gives that namespace) or
 /// `CNI_NETNS` itself (no namespace id).
-async fn check_parent<K: Netlink>(
-    kernel: &K,
-    inv: &Invocation<'_>,
-    link: &Link,
-) -> Result<(), Error> {
+fn check_parent<K: Netlink>(kernel: &K, inv: &Invocation<'_>, link: &Link) -> Result<(), Error> {
     let placement = &inv.placement;
-    let master = super::find_master(kernel, inv).await?;
+    let master = super::find_master(kernel, inv)?;
     let expected = match placement.master_namespace {
         Namespace::Container => Some(None),
         Namespace::Runtime => kernel
             .runtime_netns_id()
-            .await
             .map_err(netlink_error(
                 "asking CNI_NETNS for the runtime namespace's id",
             ))?
@@ -154,7 +148,7 @@ async fn check_parent<K: Netlink>(
     )))
 }
 
-async fn check_addresses<K: Netlink>(
+fn check_addresses<K: Netlink>(
     kernel: &K,
     link: &Link,
     own_ips: &[&IpConfig],
@@ -162,13 +156,10 @@ async fn check_addresses<K: Netlink>(
     if own_ips.is_empty() {
         return Ok(());
     }
-    let present = kernel
-        .addresses(link.index)
-        .await
-        .map_err(netlink_error(format!(
-            "listing the addresses of {:?}",
-            link.name
-        )))?;
+    let present = kernel.addresses(link.index).map_err(netlink_error(format!(
+        "listing the addresses of {:?}",
+        link.name
+    )))?;
     match own_ips.iter().find(|ip| !present.contains(&ip.address)) {
         Some(missing) => Err(drift(format!(
             "address {} is not on {:?}",
@@ -181,7 +172,7 @@ async fn check_addresses<K: Netlink>(
 /// The `prevResult` routes that ADD installed through the VLAN must be there. A route is the
 /// VLAN's when its gateway is in one of the VLAN's subnets, or, without a gateway, when the
 /// VLAN is the only interface in `prevResult` with an address of the route's family.
-async fn check_routes<K: Netlink>(
+fn check_routes<K: Netlink>(
     kernel: &K,
     link: &Link,
     prev: &CniResult,
@@ -197,13 +188,10 @@ async fn check_routes<K: Netlink>(
     if expected.is_empty() {
         return Ok(());
     }
-    let installed = kernel
-        .routes(link.index)
-        .await
-        .map_err(netlink_error(format!(
-            "listing the routes through {:?}",
-            link.name
-        )))?;
+    let installed = kernel.routes(link.index).map_err(netlink_error(format!(
+        "listing the routes through {:?}",
+        link.name
+    )))?;
     for (route, gateway) in expected {
         let table = route.table.unwrap_or(MAIN_TABLE);
         let found = installed

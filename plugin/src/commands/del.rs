@@ -19,14 +19,14 @@ pub enum Sandbox<K> {
     Unreachable(Error),
 }
 
-pub async fn del<K: Netlink>(sandbox: Sandbox<&K>, inv: &Invocation<'_>) -> Result<(), Error> {
+pub fn del<K: Netlink>(sandbox: Sandbox<&K>, inv: &Invocation<'_>) -> Result<(), Error> {
     let mut failures = Vec::new();
     match sandbox {
         Sandbox::Reachable(kernel) => {
             // Also the temporary name: an ADD killed between create and rename leaves the
             // VLAN under it.
             for name in [&inv.placement.link_name, &inv.temp_name] {
-                if let Err(e) = remove_vlan(kernel, name).await {
+                if let Err(e) = remove_vlan(kernel, name) {
                     failures.push(e);
                 }
             }
@@ -44,10 +44,9 @@ pub async fn del<K: Netlink>(sandbox: Sandbox<&K>, inv: &Invocation<'_>) -> Resu
 
 /// Deletes the VLAN named `name` in `CNI_NETNS`, if there is one; any other kind of link is
 /// left alone.
-pub(super) async fn remove_vlan<K: Netlink>(kernel: &K, name: &str) -> Result<(), Error> {
+pub(super) fn remove_vlan<K: Netlink>(kernel: &K, name: &str) -> Result<(), Error> {
     let link = kernel
         .link_by_name(Namespace::Container, name)
-        .await
         .map_err(netlink_error(format!("looking up {name:?}")))?;
     match link {
         None => Ok(()),
@@ -58,7 +57,7 @@ pub(super) async fn remove_vlan<K: Netlink>(kernel: &K, name: &str) -> Result<()
             ));
             Ok(())
         }
-        Some(link) => match kernel.delete_link(link.index).await {
+        Some(link) => match kernel.delete_link(link.index) {
             Err(e) if e.errno() != Some(Errno::ENODEV) => Err(Error::Netlink {
                 operation: format!("deleting {name:?}"),
                 source: e,

@@ -39,11 +39,10 @@ pub fn temp_name(container_id: &str, sandbox: &str, link_name: &str) -> String {
 }
 
 /// The master link where the mode says it lives; ADD and CHECK both need it.
-async fn find_master<K: Netlink>(kernel: &K, inv: &Invocation<'_>) -> Result<Link, Error> {
+fn find_master<K: Netlink>(kernel: &K, inv: &Invocation<'_>) -> Result<Link, Error> {
     let placement = &inv.placement;
     kernel
         .link_by_name(placement.master_namespace, &placement.master)
-        .await
         .map_err(netlink_error(format!(
             "looking up master {:?}",
             placement.master

@@ -1,7 +1,6 @@
 //! ADD, CHECK and DEL against the recording fake: the exact requests of each mode
 //! (snapshots), and every failure path's rollback.
 
-use std::future::Future;
 use std::path::PathBuf;
 
 use cni_types::CniVersion;
@@ -19,13 +18,6 @@ use crate::netlink::fake::{FakeKernel, Op, Request};
 use crate::netlink::{Namespace, NetlinkError};
 
 const SANDBOX: &str = "/run/netns/pod";
-
-fn block_on<F: Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap()
-        .block_on(future)
-}
 
 fn parse(config: &Value) -> NetConf {
     let object = config::decode(&serde_json::to_vec(config).unwrap()).unwrap();
@@ -142,7 +134,7 @@ fn add_sends_these_requests(#[values("host-master", "container-master", "chained
     let conf = parse(&config);
     let ipam = Ipam::answering();
     let inv = invocation(&conf, ifname, Some(&ipam), b"{}");
-    let result = block_on(add::add(&kernel, &inv)).unwrap();
+    let result = add::add(&kernel, &inv).unwrap();
     insta::with_settings!({ snapshot_suffix => mode }, {
         insta::assert_yaml_snapshot!("requests", kernel.requests());
         insta::assert_json_snapshot!("result", result.to_json(CniVersion::V1_1_0));
@@ -157,7 +149,7 @@ fn an_l2_only_vlan_has_no_address_and_is_up() {
     config["ipam"] = json!({});
     let conf = parse(&config);
     let inv = invocation(&conf, "net1", None, b"{}");
-    let result = block_on(add::add(&kernel, &inv)).unwrap();
+    let result = add::add(&kernel, &inv).unwrap();
     assert!(result.ips.is_empty());
     let link = kernel.link(Namespace::Container, "net1").unwrap();
     assert!(link.up);
@@ -173,7 +165,7 @@ fn an_l2_only_vlan_has_no_address_and_is_up() {
 fn add_error(kernel: &FakeKernel, config: Value, ifname: &str, ipam: Option<&Ipam>) -> Error {
     let conf = parse(&config);
     let inv = invocation(&conf, ifname, ipam, b"{}");
-    block_on(add::add(kernel, &inv)).unwrap_err()
+    add::add(kernel, &inv).unwrap_err()
 }
 
 fn created_anything(kernel: &FakeKernel) -> bool {
@@ -241,8 +233,8 @@ fn the_same_id_on_the_same_master_twice_is_a_duplicate() {
     let mut config = host_master();
     config["ipam"] = json!({});
     let l2 = parse(&config);
-    block_on(add::add(&kernel, &invocation(&l2, "net1", None, b"{}"))).unwrap();
-    let error = block_on(add::add(&kernel, &invocation(&conf, "net2", None, b"{}"))).unwrap_err();
+    add::add(&kernel, &invocation(&l2, "net1", None, b"{}")).unwrap();
+    let error = add::add(&kernel, &invocation(&conf, "net2", None, b"{}")).unwrap_err();
     assert_eq!(error.code(), plugin_codes::DUPLICATE_VLAN);
     assert_eq!(
         error.to_string(),
@@ -379,7 +371,7 @@ fn run_del(
         Some(k) => Sandbox::Reachable(k),
         None => Sandbox::Gone("gone".into()),
     };
-    block_on(del::del(sandbox, &inv))
+    del::del(sandbox, &inv)
 }
 
 #[test]
@@ -387,11 +379,7 @@ fn del_removes_the_vlan_and_releases_and_is_repeatable() {
     let (kernel, config, ifname) = world("chained");
     let ipam = Ipam::answering();
     let conf = parse(&config);
-    block_on(add::add(
-        &kernel,
-        &invocation(&conf, ifname, Some(&ipam), b"{}"),
-    ))
-    .unwrap();
+    add::add(&kernel, &invocation(&conf, ifname, Some(&ipam), b"{}")).unwrap();
     run_del(Some(&kernel), config.clone(), ifname, Some(&ipam)).unwrap();
     assert!(kernel.link(Namespace::Container, "eth0.3").is_none());
     assert!(
@@ -416,7 +404,7 @@ fn a_vlan_left_under_the_temporary_name_by_a_killed_add_is_removed_by_del_and_by
 
     let kernel = killed_add();
     let conf = parse(&host_master());
-    block_on(add::add(&kernel, &invocation(&conf, "net1", None, b"{}"))).unwrap();
+    add::add(&kernel, &invocation(&conf, "net1", None, b"{}")).unwrap();
     let names: Vec<String> = kernel
         .links(Namespace::Container)
         .into_iter()
@@ -463,11 +451,7 @@ fn del_reports_what_it_left_behind_but_still_releases() {
     let kernel = kernel.failing(Op::Delete, Errno::EPERM);
     let ipam = Ipam::answering();
     let conf = parse(&config);
-    block_on(add::add(
-        &kernel,
-        &invocation(&conf, ifname, Some(&ipam), b"{}"),
-    ))
-    .unwrap();
+    add::add(&kernel, &invocation(&conf, ifname, Some(&ipam), b"{}")).unwrap();
     let error = run_del(Some(&kernel), config, ifname, Some(&ipam)).unwrap_err();
     assert_eq!(error.code(), plugin_codes::NETLINK_FAILED);
     assert_eq!(ipam.calls(), ["ADD net1", "DEL net1"]);
@@ -486,11 +470,7 @@ fn del_with_an_unreachable_namespace_is_an_error_after_releasing() {
         what: "opening CNI_NETNS".into(),
         source: std::io::Error::from_raw_os_error(libc::EACCES),
     };
-    let error = block_on(del::del::<FakeKernel>(
-        Sandbox::Unreachable(unreachable),
-        &inv,
-    ))
-    .unwrap_err();
+    let error = del::del::<FakeKernel>(Sandbox::Unreachable(unreachable), &inv).unwrap_err();
     assert_eq!(error.code(), plugin_codes::IO_FAILED);
     assert_eq!(ipam.calls(), ["DEL net1"]);
 }
@@ -503,11 +483,7 @@ fn added(mode: &str) -> (FakeKernel, Value, &'static str, Ipam) {
     let (kernel, config, ifname) = world(mode);
     let ipam = Ipam::answering();
     let conf = parse(&config);
-    let result = block_on(add::add(
-        &kernel,
-        &invocation(&conf, ifname, Some(&ipam), b"{}"),
-    ))
-    .unwrap();
+    let result = add::add(&kernel, &invocation(&conf, ifname, Some(&ipam), b"{}")).unwrap();
     let mut config = config;
     config["prevResult"] = result.to_json(conf.version);
     (kernel, config, ifname, ipam)
@@ -515,10 +491,7 @@ fn added(mode: &str) -> (FakeKernel, Value, &'static str, Ipam) {
 
 fn run_check(kernel: &FakeKernel, config: &Value, ifname: &str, ipam: &Ipam) -> Result<(), Error> {
     let conf = parse(config);
-    block_on(check::check(
-        kernel,
-        &invocation(&conf, ifname, Some(ipam), b"{}"),
-    ))
+    check::check(kernel, &invocation(&conf, ifname, Some(ipam), b"{}"))
 }
 
 #[rstest]

@@ -239,7 +239,7 @@ impl FakeKernel {
 }
 
 impl Netlink for FakeKernel {
-    async fn link_by_name(&self, ns: Namespace, name: &str) -> Result<Option<Link>, NetlinkError> {
+    fn link_by_name(&self, ns: Namespace, name: &str) -> Result<Option<Link>, NetlinkError> {
         self.record(Request::LinkByName {
             ns,
             name: self.shown(name),
@@ -247,7 +247,7 @@ impl Netlink for FakeKernel {
         Ok(self.find(ns, |l| l.name == name))
     }
 
-    async fn create_vlan(&self, ns: Namespace, vlan: &NewVlan<'_>) -> Result<(), NetlinkError> {
+    fn create_vlan(&self, ns: Namespace, vlan: &NewVlan<'_>) -> Result<(), NetlinkError> {
         self.world
             .borrow_mut()
             .temp_names
@@ -296,7 +296,7 @@ impl Netlink for FakeKernel {
         Ok(())
     }
 
-    async fn rename_link(&self, index: u32, name: &str) -> Result<(), NetlinkError> {
+    fn rename_link(&self, index: u32, name: &str) -> Result<(), NetlinkError> {
         self.record(Request::Rename {
             index,
             name: name.to_string(),
@@ -318,7 +318,7 @@ impl Netlink for FakeKernel {
         Ok(())
     }
 
-    async fn set_link_up(&self, index: u32) -> Result<(), NetlinkError> {
+    fn set_link_up(&self, index: u32) -> Result<(), NetlinkError> {
         self.record(Request::SetUp { index });
         self.injected(Op::SetUp)?;
         let link = self.container_link(index)?;
@@ -338,7 +338,7 @@ impl Netlink for FakeKernel {
         Ok(())
     }
 
-    async fn delete_link(&self, index: u32) -> Result<(), NetlinkError> {
+    fn delete_link(&self, index: u32) -> Result<(), NetlinkError> {
         self.record(Request::Delete { index });
         self.injected(Op::Delete)?;
         self.container_link(index)?;
@@ -351,7 +351,7 @@ impl Netlink for FakeKernel {
         Ok(())
     }
 
-    async fn add_address(&self, index: u32, address: IpNet) -> Result<(), NetlinkError> {
+    fn add_address(&self, index: u32, address: IpNet) -> Result<(), NetlinkError> {
         self.record(Request::AddAddress { index, address });
         self.injected(Op::AddAddress)?;
         self.container_link(index)?;
@@ -364,7 +364,7 @@ impl Netlink for FakeKernel {
         Ok(())
     }
 
-    async fn add_route(&self, index: u32, route: &Route) -> Result<(), NetlinkError> {
+    fn add_route(&self, index: u32, route: &Route) -> Result<(), NetlinkError> {
         self.record(Request::AddRoute {
             index,
             route: route.clone(),
@@ -386,22 +386,22 @@ impl Netlink for FakeKernel {
         Ok(())
     }
 
-    async fn addresses(&self, index: u32) -> Result<Vec<IpNet>, NetlinkError> {
+    fn addresses(&self, index: u32) -> Result<Vec<IpNet>, NetlinkError> {
         self.record(Request::Addresses { index });
         Ok(self.addresses_of(index))
     }
 
-    async fn routes(&self, index: u32) -> Result<Vec<InstalledRoute>, NetlinkError> {
+    fn routes(&self, index: u32) -> Result<Vec<InstalledRoute>, NetlinkError> {
         self.record(Request::Routes { index });
         Ok(self.routes_of(index))
     }
 
-    async fn runtime_netns_id(&self) -> Result<Option<i32>, NetlinkError> {
+    fn runtime_netns_id(&self) -> Result<Option<i32>, NetlinkError> {
         self.record(Request::RuntimeNetnsId);
         Ok(Some(RUNTIME_NETNS_ID))
     }
 
-    async fn enable_ipv6(&self, ifname: &str) -> Result<(), io::Error> {
+    fn enable_ipv6(&self, ifname: &str) -> Result<(), io::Error> {
         self.record(Request::EnableIpv6 {
             ifname: ifname.to_string(),
         });

@@ -1,5 +1,5 @@
 //! The kernel seam. Every netlink request the plugin sends is built behind [`Netlink`]: the real
-//! implementation is [`rtnl::Rtnl`] (rtnetlink sockets in the two namespaces), and unit tests use
+//! implementation is [`rtnl::Rtnl`] (blocking route sockets in the two namespaces), and unit tests use
 //! a recording fake (`fake.rs`) so the exact requests of each mode can be snapshotted.
 //!
 //! The VLAN itself always lives in `CNI_NETNS`, so only the lookups and the creation name a
@@ -138,39 +138,39 @@ impl NetlinkError {
     }
 }
 
-/// The kernel operations the plugin performs. The methods are `async fn`s used generically on a
+/// The kernel operations the plugin performs. The methods are `fn`s used generically on a
 /// single-threaded runtime, so no `Send` bound is wanted.
 pub trait Netlink {
-    async fn link_by_name(&self, ns: Namespace, name: &str) -> Result<Option<Link>, NetlinkError>;
+    fn link_by_name(&self, ns: Namespace, name: &str) -> Result<Option<Link>, NetlinkError>;
 
     /// Sent to `ns`, the namespace holding the parent.
-    async fn create_vlan(&self, ns: Namespace, vlan: &NewVlan<'_>) -> Result<(), NetlinkError>;
+    fn create_vlan(&self, ns: Namespace, vlan: &NewVlan<'_>) -> Result<(), NetlinkError>;
 
     /// The link must be down (the kernel answers EBUSY otherwise).
-    async fn rename_link(&self, index: u32, name: &str) -> Result<(), NetlinkError>;
+    fn rename_link(&self, index: u32, name: &str) -> Result<(), NetlinkError>;
 
-    async fn set_link_up(&self, index: u32) -> Result<(), NetlinkError>;
+    fn set_link_up(&self, index: u32) -> Result<(), NetlinkError>;
 
-    async fn delete_link(&self, index: u32) -> Result<(), NetlinkError>;
+    fn delete_link(&self, index: u32) -> Result<(), NetlinkError>;
 
     /// IPv6 addresses are added with IFA_F_NODAD: IPAM already guarantees uniqueness, and a
     /// tentative address would make routes via an IPv6 gateway fail until DAD completes.
-    async fn add_address(&self, index: u32, address: IpNet) -> Result<(), NetlinkError>;
+    fn add_address(&self, index: u32, address: IpNet) -> Result<(), NetlinkError>;
 
     /// Adds (appends, like upstream's `RouteAddEcmp`) a route through the link; `route.gw` is
     /// the gateway to use, already resolved.
-    async fn add_route(&self, index: u32, route: &Route) -> Result<(), NetlinkError>;
+    fn add_route(&self, index: u32, route: &Route) -> Result<(), NetlinkError>;
 
-    async fn addresses(&self, index: u32) -> Result<Vec<IpNet>, NetlinkError>;
+    fn addresses(&self, index: u32) -> Result<Vec<IpNet>, NetlinkError>;
 
     /// Routes whose output interface is the link, in every table.
-    async fn routes(&self, index: u32) -> Result<Vec<InstalledRoute>, NetlinkError>;
+    fn routes(&self, index: u32) -> Result<Vec<InstalledRoute>, NetlinkError>;
 
     /// The id `CNI_NETNS` gives the runtime's namespace (what a VLAN created from the runtime's
     /// namespace reports as its parent's `IFLA_LINK_NETNSID`), if one is assigned.
-    async fn runtime_netns_id(&self) -> Result<Option<i32>, NetlinkError>;
+    fn runtime_netns_id(&self) -> Result<Option<i32>, NetlinkError>;
 
     /// Sets `net.ipv6.conf.<ifname>.disable_ipv6 = 0` in `CNI_NETNS`. Not netlink, but a
     /// per-namespace kernel write all the same, so it sits behind the seam too.
-    async fn enable_ipv6(&self, ifname: &str) -> Result<(), io::Error>;
+    fn enable_ipv6(&self, ifname: &str) -> Result<(), io::Error>;
 }

@@ -1,20 +1,25 @@
-//! [`Netlink`] over rtnetlink: one route socket in the runtime's namespace (opened on the main
-//! thread, which never leaves it) and one in `CNI_NETNS` (opened on a short-lived thread that
-//! joined it). Transient errnos are retried a bounded number of times with back-off.
+//! [`Netlink`] over two blocking route sockets: one in the runtime's namespace (opened on the
+//! main thread, which the plugin never moves for good) and one opened inside `CNI_NETNS`.
+//!
+//! The plugin sends one request at a time and waits for its answer, so a blocking socket and a
+//! sequence number per request are the whole protocol: no async runtime, no background task.
+//! That is most of what the plugin costs to start, in memory and in binary size, and it runs
+//! once per attachment. Messages are built with rtnetlink's builders and netlink-packet-route's
+//! types. Transient errnos are retried a bounded number of times with back-off.
 
+use std::cell::{Cell, RefCell};
 use std::fs::File;
-use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
+use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use cni_types::Route;
-use futures_util::{StreamExt, TryStreamExt};
 use ipnet::IpNet;
 use nix::errno::Errno;
 use rtnetlink::packet_core::{
-    NLM_F_ACK, NLM_F_APPEND, NLM_F_CREATE, NLM_F_REQUEST, NetlinkMessage, NetlinkPayload,
+    NLM_F_ACK, NLM_F_APPEND, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST, NetlinkMessage,
+    NetlinkPayload,
 };
 use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressHeaderFlags, AddressMessage};
@@ -26,8 +31,8 @@ use rtnetlink::packet_route::nsid::{NsidAttribute, NsidMessage};
 use rtnetlink::packet_route::route::{
     RouteAddress, RouteAttribute, RouteMessage, RouteMetric, RouteScope, RouteVia,
 };
-use rtnetlink::sys::{Socket, TokioSocket, protocols::NETLINK_ROUTE};
-use rtnetlink::{Handle, LinkUnspec, LinkVlan, RouteMessageBuilder};
+use rtnetlink::sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
+use rtnetlink::{AddressMessageBuilder, LinkUnspec, LinkVlan, RouteMessageBuilder};
 
 use super::{
     InstalledRoute, Link, Namespace, Netlink, NetlinkError, NewVlan, Parent, VlanProtocol, VlanTag,
@@ -39,59 +44,62 @@ const ATTEMPTS: u32 = 5;
 const FIRST_BACKOFF: Duration = Duration::from_millis(10);
 const TRANSIENT: [Errno; 3] = [Errno::EBUSY, Errno::EAGAIN, Errno::ENOBUFS];
 
+/// The kernel never puts more than this into one datagram of a dump (it caps its buffer at
+/// 32 KiB minus the skb overhead), and single answers are far smaller.
+const RECEIVE_BUFFER: usize = 32 * 1024;
+
 pub struct Rtnl<'a> {
-    runtime: Handle,
-    container: Handle,
+    runtime: RouteSocket,
+    container: RouteSocket,
     netns: &'a NetnsFile,
 }
 
 impl<'a> Rtnl<'a> {
-    /// Must be called inside the tokio runtime (the connection tasks are spawned on it), on the
-    /// thread that is in the runtime's namespace.
+    /// Must be called on a thread in the runtime's namespace.
     pub fn open(netns: &'a NetnsFile) -> io::Result<Rtnl<'a>> {
-        let (connection, runtime, _) = rtnetlink::new_connection()?;
-        tokio::spawn(connection);
-        let socket = netns.run(|| Socket::new(NETLINK_ROUTE))??;
-        socket.set_non_blocking(true)?;
-        // SAFETY: the fd comes straight from a Socket we own and give up here.
-        let socket = unsafe { TokioSocket::from_raw_fd(socket.into_raw_fd()) };
-        let (connection, container, _) = rtnetlink::from_socket(socket);
-        tokio::spawn(connection);
         Ok(Rtnl {
-            runtime,
-            container,
+            runtime: RouteSocket::open()?,
+            container: netns.run(RouteSocket::open)??,
             netns,
         })
     }
 
-    fn handle(&self, ns: Namespace) -> &Handle {
+    fn socket(&self, ns: Namespace) -> &RouteSocket {
         match ns {
             Namespace::Runtime => &self.runtime,
             Namespace::Container => &self.container,
         }
     }
 
-    async fn change_link(&self, message: LinkMessage) -> Result<(), NetlinkError> {
-        retrying(|| self.container.link().change(message.clone()).execute()).await
+    /// An acknowledged request to `CNI_NETNS` that answers nothing else.
+    fn change(&self, message: RouteNetlinkMessage, flags: u16) -> Result<(), NetlinkError> {
+        retrying(|| self.container.request(message.clone(), flags)).map(drop)
+    }
+
+    /// A dump of `CNI_NETNS`.
+    fn dump(&self, message: RouteNetlinkMessage) -> Result<Vec<RouteNetlinkMessage>, NetlinkError> {
+        retrying(|| self.container.request(message.clone(), NLM_F_DUMP))
     }
 }
 
 impl Netlink for Rtnl<'_> {
-    async fn link_by_name(&self, ns: Namespace, name: &str) -> Result<Option<Link>, NetlinkError> {
-        let handle = self.handle(ns);
-        let found = retrying(|| {
-            let request = handle.link().get().match_name(name);
-            async move { request.execute().try_next().await }
-        })
-        .await;
-        match found {
-            Ok(message) => Ok(message.map(|m| parse_link(&m))),
+    fn link_by_name(&self, ns: Namespace, name: &str) -> Result<Option<Link>, NetlinkError> {
+        let mut request = LinkMessage::default();
+        request
+            .attributes
+            .push(LinkAttribute::IfName(name.to_string()));
+        let socket = self.socket(ns);
+        match retrying(|| socket.request(RouteNetlinkMessage::GetLink(request.clone()), 0)) {
+            Ok(replies) => Ok(replies.iter().find_map(|reply| match reply {
+                RouteNetlinkMessage::NewLink(message) => Some(parse_link(message)),
+                _ => None,
+            })),
             Err(e) if e.errno() == Some(Errno::ENODEV) => Ok(None),
             Err(e) => Err(e),
         }
     }
 
-    async fn create_vlan(&self, ns: Namespace, vlan: &NewVlan<'_>) -> Result<(), NetlinkError> {
+    fn create_vlan(&self, ns: Namespace, vlan: &NewVlan<'_>) -> Result<(), NetlinkError> {
         let protocol = match vlan.tag.protocol {
             VlanProtocol::Ieee8021Q => KernelVlanProtocol::Ieee8021Q,
             VlanProtocol::Ieee8021Ad => KernelVlanProtocol::Ieee8021Ad,
@@ -104,97 +112,91 @@ impl Netlink for Rtnl<'_> {
         if vlan.into_container {
             builder = builder.setns_by_fd(self.netns.fd().as_raw_fd());
         }
-        let message = builder.build();
-        let handle = self.handle(ns);
-        retrying(|| handle.link().add(message.clone()).execute()).await
+        let message = RouteNetlinkMessage::NewLink(builder.build());
+        let socket = self.socket(ns);
+        retrying(|| socket.request(message.clone(), NLM_F_CREATE | NLM_F_EXCL)).map(drop)
     }
 
-    async fn rename_link(&self, index: u32, name: &str) -> Result<(), NetlinkError> {
-        self.change_link(LinkUnspec::new_with_index(index).name(name).build())
-            .await
+    fn rename_link(&self, index: u32, name: &str) -> Result<(), NetlinkError> {
+        let message = LinkUnspec::new_with_index(index).name(name).build();
+        self.change(RouteNetlinkMessage::SetLink(message), 0)
     }
 
-    async fn set_link_up(&self, index: u32) -> Result<(), NetlinkError> {
-        self.change_link(LinkUnspec::new_with_index(index).up().build())
-            .await
+    fn set_link_up(&self, index: u32) -> Result<(), NetlinkError> {
+        let message = LinkUnspec::new_with_index(index).up().build();
+        self.change(RouteNetlinkMessage::SetLink(message), 0)
     }
 
-    async fn delete_link(&self, index: u32) -> Result<(), NetlinkError> {
-        retrying(|| self.container.link().del(index).execute()).await
+    fn delete_link(&self, index: u32) -> Result<(), NetlinkError> {
+        let message = LinkUnspec::new_with_index(index).build();
+        self.change(RouteNetlinkMessage::DelLink(message), 0)
     }
 
-    async fn add_address(&self, index: u32, address: IpNet) -> Result<(), NetlinkError> {
-        retrying(|| {
-            let mut request =
-                self.container
-                    .address()
-                    .add(index, address.addr(), address.prefix_len());
-            if address.addr().is_ipv6() {
-                request.message_mut().header.flags |= AddressHeaderFlags::Nodad;
+    fn add_address(&self, index: u32, address: IpNet) -> Result<(), NetlinkError> {
+        let message = match address {
+            IpNet::V4(v4) => AddressMessageBuilder::<Ipv4Addr>::new()
+                .index(index)
+                .address(v4.addr(), v4.prefix_len())
+                .build(),
+            IpNet::V6(v6) => {
+                let mut message = AddressMessageBuilder::<Ipv6Addr>::new()
+                    .index(index)
+                    .address(v6.addr(), v6.prefix_len())
+                    .build();
+                message.header.flags |= AddressHeaderFlags::Nodad;
+                message
             }
-            request.execute()
-        })
-        .await
+        };
+        self.change(
+            RouteNetlinkMessage::NewAddress(message),
+            NLM_F_CREATE | NLM_F_EXCL,
+        )
     }
 
-    async fn add_route(&self, index: u32, route: &Route) -> Result<(), NetlinkError> {
+    fn add_route(&self, index: u32, route: &Route) -> Result<(), NetlinkError> {
         let message = route_message(index, route)?;
-        retrying(|| {
-            send(
-                &self.container,
-                RouteNetlinkMessage::NewRoute(message.clone()),
-                NLM_F_CREATE | NLM_F_APPEND,
-            )
-        })
-        .await
-        .map(drop)
+        self.change(
+            RouteNetlinkMessage::NewRoute(message),
+            NLM_F_CREATE | NLM_F_APPEND,
+        )
     }
 
-    async fn addresses(&self, index: u32) -> Result<Vec<IpNet>, NetlinkError> {
-        let messages: Vec<AddressMessage> = retrying(|| {
-            self.container
-                .address()
-                .get()
-                .set_link_index_filter(index)
-                .execute()
-                .try_collect()
-        })
-        .await?;
-        Ok(messages.iter().filter_map(address_of).collect())
+    fn addresses(&self, index: u32) -> Result<Vec<IpNet>, NetlinkError> {
+        // Without strict checking the kernel ignores a dump's filter: filter here.
+        let replies = self.dump(RouteNetlinkMessage::GetAddress(AddressMessage::default()))?;
+        Ok(replies
+            .iter()
+            .filter_map(|reply| match reply {
+                RouteNetlinkMessage::NewAddress(m) if m.header.index == index => address_of(m),
+                _ => None,
+            })
+            .collect())
     }
 
-    async fn routes(&self, index: u32) -> Result<Vec<InstalledRoute>, NetlinkError> {
+    fn routes(&self, index: u32) -> Result<Vec<InstalledRoute>, NetlinkError> {
         let mut routes = Vec::new();
         for family in [
             RouteMessageBuilder::<Ipv4Addr>::new().build(),
             RouteMessageBuilder::<Ipv6Addr>::new().build(),
         ] {
-            let messages: Vec<RouteMessage> = retrying(|| {
-                self.container
-                    .route()
-                    .get(family.clone())
-                    .execute()
-                    .try_collect()
-            })
-            .await?;
-            routes.extend(messages.iter().flat_map(|m| routes_through(m, index)));
+            let replies = self.dump(RouteNetlinkMessage::GetRoute(family))?;
+            routes.extend(replies.iter().flat_map(|reply| match reply {
+                RouteNetlinkMessage::NewRoute(m) => routes_through(m, index),
+                _ => Vec::new(),
+            }));
         }
         Ok(routes)
     }
 
-    async fn runtime_netns_id(&self) -> Result<Option<i32>, NetlinkError> {
+    fn runtime_netns_id(&self) -> Result<Option<i32>, NetlinkError> {
         let own = File::open("/proc/thread-self/ns/net")
             .map_err(|e| NetlinkError::Protocol(format!("opening own namespace: {e}")))?;
         let mut message = NsidMessage::default();
         message.attributes = vec![NsidAttribute::Fd(own.as_raw_fd() as u32)];
         let replies = retrying(|| {
-            send(
-                &self.container,
-                RouteNetlinkMessage::GetNsId(message.clone()),
-                0,
-            )
-        })
-        .await?;
+            self.container
+                .request(RouteNetlinkMessage::GetNsId(message.clone()), 0)
+        })?;
         Ok(replies.iter().find_map(|reply| match reply {
             RouteNetlinkMessage::NewNsId(m) => m.attributes.iter().find_map(|a| match a {
                 NsidAttribute::Id(id) if *id >= 0 => Some(*id),
@@ -204,66 +206,112 @@ impl Netlink for Rtnl<'_> {
         }))
     }
 
-    async fn enable_ipv6(&self, ifname: &str) -> Result<(), io::Error> {
+    fn enable_ipv6(&self, ifname: &str) -> Result<(), io::Error> {
         let path = format!("/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6");
         self.netns.run(|| std::fs::write(path, "0"))?
     }
 }
 
+/// A blocking `NETLINK_ROUTE` socket bound to the namespace it was opened in.
+struct RouteSocket {
+    socket: Socket,
+    sequence: Cell<u32>,
+    buffer: RefCell<Vec<u8>>,
+}
+
+impl RouteSocket {
+    fn open() -> io::Result<RouteSocket> {
+        let mut socket = Socket::new(NETLINK_ROUTE)?;
+        socket.bind_auto()?;
+        socket.connect(&SocketAddr::new(0, 0))?;
+        Ok(RouteSocket {
+            socket,
+            sequence: Cell::new(0),
+            buffer: RefCell::new(Vec::with_capacity(RECEIVE_BUFFER)),
+        })
+    }
+
+    /// Sends `message` (with `NLM_F_REQUEST | NLM_F_ACK` and `flags`) and collects what the
+    /// kernel answers until its acknowledgement, its error, or the end of a dump.
+    fn request(
+        &self,
+        message: RouteNetlinkMessage,
+        flags: u16,
+    ) -> Result<Vec<RouteNetlinkMessage>, NetlinkError> {
+        let sequence = self.sequence.get().wrapping_add(1);
+        self.sequence.set(sequence);
+        let mut request = NetlinkMessage::from(message);
+        request.header.flags = NLM_F_REQUEST | NLM_F_ACK | flags;
+        request.header.sequence_number = sequence;
+        request.finalize();
+        let mut bytes = vec![0; request.buffer_len()];
+        request.serialize(&mut bytes);
+        self.socket
+            .send(&bytes, 0)
+            .map_err(socket_error("sending"))?;
+
+        let mut replies = Vec::new();
+        let mut buffer = self.buffer.borrow_mut();
+        loop {
+            buffer.clear();
+            // MSG_TRUNC: the datagram's real size, so a truncated one is noticed.
+            let size = self
+                .socket
+                .recv(&mut *buffer, libc::MSG_TRUNC)
+                .map_err(socket_error("receiving"))?;
+            if size > buffer.len() {
+                return Err(NetlinkError::Protocol(format!(
+                    "a {size}-byte answer does not fit the {RECEIVE_BUFFER}-byte buffer"
+                )));
+            }
+            let mut datagram = &buffer[..size];
+            while !datagram.is_empty() {
+                let reply = NetlinkMessage::<RouteNetlinkMessage>::deserialize(datagram)
+                    .map_err(|e| NetlinkError::Protocol(format!("malformed answer: {e}")))?;
+                // Messages are 4-byte aligned within a datagram.
+                let length = (reply.header.length as usize).next_multiple_of(4);
+                datagram = datagram.get(length..).unwrap_or_default();
+                if reply.header.sequence_number != sequence {
+                    // The answer to an earlier request we stopped reading (a dump's trailer).
+                    continue;
+                }
+                match reply.payload {
+                    NetlinkPayload::Error(e) => {
+                        return match e.code {
+                            Some(code) => Err(NetlinkError::Kernel(Errno::from_raw(-code.get()))),
+                            None => Ok(replies),
+                        };
+                    }
+                    NetlinkPayload::Done(_) => return Ok(replies),
+                    NetlinkPayload::InnerMessage(inner) => replies.push(inner),
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+fn socket_error(doing: &'static str) -> impl Fn(io::Error) -> NetlinkError {
+    move |e| NetlinkError::Protocol(format!("{doing} on the route socket: {e}"))
+}
+
 /// Runs `request` until it succeeds, fails for good, or a transient errno outlasts `ATTEMPTS`.
-async fn retrying<T, F, Fut>(mut request: F) -> Result<T, NetlinkError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, rtnetlink::Error>>,
-{
+fn retrying<T>(mut request: impl FnMut() -> Result<T, NetlinkError>) -> Result<T, NetlinkError> {
     let mut backoff = FIRST_BACKOFF;
     let mut attempts = 1;
     loop {
-        match request().await.map_err(classify) {
+        match request() {
             Err(NetlinkError::Kernel(errno)) if TRANSIENT.contains(&errno) => {
                 if attempts == ATTEMPTS {
                     return Err(NetlinkError::Contended { errno, attempts });
                 }
-                tokio::time::sleep(backoff).await;
+                std::thread::sleep(backoff);
                 backoff *= 2;
                 attempts += 1;
             }
             outcome => return outcome,
         }
     }
-}
-
-fn classify(error: rtnetlink::Error) -> NetlinkError {
-    match error {
-        rtnetlink::Error::NetlinkError(message) => match message.code {
-            Some(code) => NetlinkError::Kernel(Errno::from_raw(-code.get())),
-            None => NetlinkError::Protocol("unexpected acknowledgement".into()),
-        },
-        other => NetlinkError::Protocol(other.to_string()),
-    }
-}
-
-/// Sends a request rtnetlink has no builder for (route append, nsid query) and collects the
-/// replies.
-async fn send(
-    handle: &Handle,
-    message: RouteNetlinkMessage,
-    flags: u16,
-) -> Result<Vec<RouteNetlinkMessage>, rtnetlink::Error> {
-    let mut request = NetlinkMessage::from(message);
-    request.header.flags = NLM_F_REQUEST | NLM_F_ACK | flags;
-    let mut responses = handle.clone().request(request)?;
-    let mut replies = Vec::new();
-    while let Some(response) = responses.next().await {
-        match response.payload {
-            NetlinkPayload::Error(e) if e.code.is_some() => {
-                return Err(rtnetlink::Error::NetlinkError(e));
-            }
-            NetlinkPayload::InnerMessage(inner) => replies.push(inner),
-            _ => {}
-        }
-    }
-    Ok(replies)
 }
 
 fn route_message(index: u32, route: &Route) -> Result<RouteMessage, NetlinkError> {
@@ -455,31 +503,19 @@ fn ip_of(address: &RouteAddress) -> Option<IpAddr> {
 #[cfg(test)]
 mod tests {
     use std::cell::Cell;
-    use std::num::NonZeroI32;
-
-    use rtnetlink::packet_core::ErrorMessage;
 
     use super::*;
-
-    fn kernel_error(errno: Errno) -> rtnetlink::Error {
-        let mut message = ErrorMessage::default();
-        message.code = NonZeroI32::new(-(errno as i32));
-        rtnetlink::Error::NetlinkError(message)
-    }
 
     /// Runs `retrying` on a request that fails with `errors` in turn, then succeeds.
     fn attempt(errors: &[Errno]) -> (Result<(), NetlinkError>, usize) {
         let calls = Cell::new(0);
-        let outcome = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .unwrap()
-            .block_on(retrying(|| {
-                let call = calls.get();
-                calls.set(call + 1);
-                let outcome = errors.get(call).map_or(Ok(()), |e| Err(kernel_error(*e)));
-                async move { outcome }
-            }));
+        let outcome = retrying(|| {
+            let call = calls.get();
+            calls.set(call + 1);
+            errors
+                .get(call)
+                .map_or(Ok(()), |e| Err(NetlinkError::Kernel(*e)))
+        });
         (outcome, calls.get())
     }
 
