@@ -1,7 +1,7 @@
-//! Network namespaces as bind-mounted files, and the two ways to work inside one from a
-//! multi-threaded async process without moving the caller: netlink sockets opened on a
-//! short-lived thread that joined the namespace (research/rust-ecosystem.md §2, pattern A), and
-//! child processes that join it in `pre_exec`.
+//! Network namespaces as bind-mounted files, and how to work inside one from a multi-threaded
+//! async process without moving the caller: on a short-lived thread that joined the namespace
+//! (research/rust-ecosystem.md §2, pattern A), which opens netlink sockets there or starts child
+//! processes, which inherit its namespace; or in a child that joins it between fork and exec.
 
 use std::fs::File;
 use std::io;
@@ -86,15 +86,17 @@ impl Netns {
     }
 
     /// Runs `f` on a new OS thread that has joined this namespace; nothing else ever runs on
-    /// that thread. For sysctls and other per-thread, non-netlink work.
-    pub fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> io::Result<T> {
-        let fd = self.fd.try_clone()?;
-        std::thread::spawn(move || -> io::Result<T> {
-            setns(fd.as_fd(), CloneFlags::CLONE_NEWNET)?;
-            Ok(f())
+    /// that thread. For sysctls, sockets and processes started from inside.
+    pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> io::Result<T> {
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| -> io::Result<T> {
+                    setns(self.fd.as_fd(), CloneFlags::CLONE_NEWNET)?;
+                    Ok(f())
+                })
+                .join()
+                .map_err(|_| io::Error::other("netns worker thread panicked"))?
         })
-        .join()
-        .map_err(|_| io::Error::other("netns worker thread panicked"))?
     }
 
     /// A netlink route socket bound to this namespace, handed to rtnetlink. Must be called
@@ -110,7 +112,7 @@ impl Netns {
     }
 
     /// Makes `command` join this namespace in the child, between fork and exec, so which thread
-    /// spawns it never matters.
+    /// spawns it never matters (a tracer must start its tracee from its own thread).
     pub fn enter_on_spawn(&self, command: &mut Command) -> io::Result<()> {
         let fd = self.fd.try_clone()?;
         // SAFETY: setns is a single async-signal-safe syscall; `fd` is moved into the closure and

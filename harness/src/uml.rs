@@ -30,6 +30,18 @@ pub fn ensure_vlan_kernel(choice: KernelChoice) -> Result<(), String> {
     }
 }
 
+/// For work that needs network namespaces and veth but no VLANs: this kernel, unless the user
+/// asked for UML.
+pub fn ensure_namespace_kernel(choice: KernelChoice) -> Result<(), String> {
+    if std::env::var("CNI_CONFORM_KERNEL_RUNNER").as_deref() == Ok("uml") {
+        return Ok(());
+    }
+    match choice {
+        KernelChoice::Auto | KernelChoice::Native => Ok(()),
+        KernelChoice::Uml => reexec_in_uml(),
+    }
+}
+
 fn reexec_in_uml() -> Result<(), String> {
     if kernel::uml_binary().is_none() {
         return Err(format!(

@@ -10,8 +10,8 @@ use cni_conform::netns::Netns;
 use cni_conform::runtime::cni_path::link_plugin;
 use cni_conform::runtime::{
     Attachment, AttachmentKey, ChainError, CniCommand, CniPath, ConfigError, Execution, ExitStatus,
-    FindError, Finding, NetworkConfigList, Outcome, PluginFailure, Runtime, SuccessOutput,
-    VersionInfo, ViolationKind, fixture_plugin_dir,
+    FindError, Finding, MemoryAccounting, NetworkConfigList, Outcome, PluginFailure, Runtime,
+    SuccessOutput, VersionInfo, ViolationKind, fixture_plugin_dir,
 };
 use cni_types::{CniError, CniVersion};
 use serde_json::{Value, json};
@@ -746,6 +746,56 @@ fn executions_record_env_stdin_stdout_stderr_status_time_and_rss() {
         ".env.CNI_PATH" => "[cni path]",
         ".env.PATH" => "[path]",
     });
+}
+
+#[test]
+fn peak_rss_counts_a_delegate_unless_the_plugin_alone_is_asked_for() {
+    let bench = Bench::new();
+    // A 64 MiB string in a child process, then a result naming the netns the plugin ran in.
+    bench.fake(
+        "hungry-child",
+        r#"cat >/dev/null
+perl -e '$x = "a" x (64 << 20);'
+echo "{\"cniVersion\":\"1.0.0\",\"interfaces\":[{\"name\":\"$(readlink /proc/self/ns/net)\"}]}""#,
+    );
+    let list = list("1.0.0", json!([{"type": "hungry-child"}]));
+    let with_delegates = bench.runtime().add(&list, &bench.attachment("ctr1"));
+    let alone = bench
+        .runtime()
+        .with_memory(MemoryAccounting::PluginOnly)
+        .add(&list, &bench.attachment("ctr2"));
+
+    let tree = &with_delegates.executions[0];
+    assert!(tree.peak_rss_kib > 64 * 1024, "{} KiB", tree.peak_rss_kib);
+    let own = &alone.executions[0];
+    assert!(
+        (100..16 * 1024).contains(&own.peak_rss_kib),
+        "bash alone: {} KiB",
+        own.peak_rss_kib
+    );
+    // Traced, the plugin still runs in the node's netns and answers the same.
+    let node = bench
+        .node
+        .run(|| std::fs::read_link("/proc/thread-self/ns/net").unwrap())
+        .unwrap();
+    for run in [with_delegates, alone] {
+        let reported = run.outcome.unwrap().result.interfaces[0].name.clone();
+        assert_eq!(reported, node.to_string_lossy());
+    }
+}
+
+#[test]
+fn a_traced_plugin_ends_as_it_would_untraced() {
+    let bench = Bench::new();
+    let traced = misbehaving(&bench).with_memory(MemoryAccounting::PluginOnly);
+    let failed = run_mode(&traced, &bench, CniCommand::Add, "silent-failure");
+    assert_eq!(failed.exit, ExitStatus::Code(3));
+    assert_eq!(failed.stderr.as_bytes(), b"something broke\n");
+    let crashed = run_mode(&traced, &bench, CniCommand::Add, "segv");
+    assert_eq!(crashed.exit, ExitStatus::Signal(libc::SIGSEGV));
+    let hung = run_mode(&traced, &bench, CniCommand::Add, "hang");
+    assert!(hung.timed_out);
+    assert_eq!(hung.exit, ExitStatus::Signal(libc::SIGKILL));
 }
 
 #[test]

@@ -3,9 +3,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::{BenchOptions, Plan, UPSTREAM_VLAN, report, run_bench, world::is_file, write_reports};
+use super::{
+    BenchOptions, Plan, Section, UPSTREAM_VLAN, report, run_bench, world::is_file, write_reports,
+};
 use crate::runtime::fixture_plugin_dir;
-use crate::uml::{KernelChoice, ensure_vlan_kernel};
+use crate::uml::{KernelChoice, ensure_namespace_kernel, ensure_vlan_kernel};
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
@@ -35,6 +37,10 @@ pub struct BenchArgs {
     /// Fewer runs and scale points: a smoke run for tests.
     #[arg(long)]
     quick: bool,
+    /// Measure only these sections (comma-separated; default: all). `--only start` needs no
+    /// 802.1Q, so with `--kernel auto` it runs on this kernel.
+    #[arg(long, value_enum, value_name = "SECTIONS", value_delimiter = ',')]
+    only: Option<Vec<Section>>,
     /// Which kernel runs the benchmark: auto (native if it makes 802.1Q links, else UML),
     /// native, uml.
     #[arg(long, value_enum, default_value_t = KernelChoice::Auto, env = "CNI_CONFORM_KERNEL")]
@@ -63,11 +69,16 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, String> {
         scale_points: args.scale_points,
         plugin_fill: args.plugin_fill,
         quick: args.quick,
+        sections: args.only,
     };
-    Plan::new(&options)?;
+    let plan = Plan::new(&options)?;
     std::fs::create_dir_all(&args.report_dir)
         .map_err(|e| format!("--report-dir {}: {e}", args.report_dir.display()))?;
-    ensure_vlan_kernel(args.kernel)?;
+    if plan.sections.iter().any(|s| s.makes_vlans()) {
+        ensure_vlan_kernel(args.kernel)?;
+    } else {
+        ensure_namespace_kernel(args.kernel)?;
+    }
 
     let progress = |step: &str| eprintln!("cni-conform bench: {step}");
     let report = run_bench(&options, &progress)?;

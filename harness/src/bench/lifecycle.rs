@@ -1,12 +1,16 @@
 //! Single-attachment costs: process start (VERSION), ADD / CHECK / DEL of a host-master VLAN
 //! with each IPAM choice, and a chained ADD / DEL behind `conform-veth`.
+//!
+//! Peak RSS is the plugin process alone (a delegate's memory is the delegate's), measured in an
+//! extra run of its own under ptrace ([`MemoryAccounting::PluginOnly`]) so the timed runs carry
+//! no tracing.
 
 use super::Plan;
 use super::paired::{Contender, Metric, Row, Unit, alternate, rows};
 use super::world::{
     Ipam, MASTER, World, chain_millis, chained_list, host_master_list, millis, succeeded,
 };
-use crate::runtime::{Attachment, NetworkConfigList, Runtime};
+use crate::runtime::{Attachment, MemoryAccounting, NetworkConfigList, Runtime};
 
 const POD: &str = "pod";
 const VLAN_ID: u16 = 100;
@@ -69,14 +73,21 @@ pub fn pods() -> Vec<String> {
 /// `CNI_COMMAND=VERSION`: the cost of starting the plugin at all, and its footprint.
 pub fn process_start(world: &World, contenders: &[Contender], plan: &Plan) -> Vec<Row> {
     let list = host_master_list(MASTER, VLAN_ID, Ipam::None, ADDRESS);
-    let series = alternate(contenders, plan.warmups, plan.runs, START.len(), |c| {
-        let run = world.runtime(c).versions(&list);
+    let version = |runtime: Runtime| {
+        let run = runtime.versions(&list);
         if let Err(errors) = &run.outcome {
             let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
             return Err(messages.join("; "));
         }
-        let execution = run.executions.first().ok_or("the plugin was not run")?;
-        Ok(vec![millis(execution), execution.peak_rss_kib as f64])
+        run.executions
+            .into_iter()
+            .next()
+            .ok_or_else(|| "the plugin was not run".to_string())
+    };
+    let series = alternate(contenders, plan.warmups, plan.runs, START.len(), |c| {
+        let timed = version(world.runtime(c))?;
+        let traced = version(world.runtime(c).with_memory(MemoryAccounting::PluginOnly))?;
+        Ok(vec![millis(&timed), traced.peak_rss_kib as f64])
     });
     rows("", &START, &series)
 }
@@ -93,37 +104,43 @@ pub fn host_master(world: &World, contenders: &[Contender], plan: &Plan) -> Vec<
                 plan.warmups,
                 plan.runs,
                 HOST_MASTER.len(),
-                |c| world.guarded(|| add_check_del(&world.runtime(c), &list, &attachment)),
+                |c| world.guarded(|| add_check_del(world.runtime(c), &list, &attachment)),
             );
             rows(ipam.label(), &HOST_MASTER, &series)
         })
         .collect()
 }
 
-/// DEL runs whatever ADD and CHECK did, so a failing plugin leaves the sandbox clean.
+/// Timed ADD, CHECK, DEL, then a traced ADD and its DEL for the peak RSS. DEL runs whatever ADD
+/// and CHECK did, so a failing plugin leaves the sandbox clean.
 fn add_check_del(
-    runtime: &Runtime,
+    runtime: Runtime,
     list: &NetworkConfigList,
     attachment: &Attachment,
 ) -> Result<Vec<f64>, String> {
-    let add_and_check = add_and_check(runtime, list, attachment);
+    let add_and_check = add_and_check(&runtime, list, attachment);
     let del = runtime.del(list, attachment);
-    let [add_ms, add_rss, check_ms] = add_and_check?;
-    let del = succeeded(&del)?;
-    Ok(vec![add_ms, check_ms, millis(del), add_rss])
+    let [add_ms, check_ms] = add_and_check?;
+    let del_ms = millis(succeeded(&del)?);
+    let traced = runtime.with_memory(MemoryAccounting::PluginOnly);
+    let add = traced.add(list, attachment);
+    let del = traced.del(list, attachment);
+    let add_rss = succeeded(&add)?.peak_rss_kib as f64;
+    succeeded(&del)?;
+    Ok(vec![add_ms, check_ms, del_ms, add_rss])
 }
 
-/// ADD ms, ADD peak RSS, CHECK ms.
+/// ADD ms, CHECK ms.
 fn add_and_check(
     runtime: &Runtime,
     list: &NetworkConfigList,
     attachment: &Attachment,
-) -> Result<[f64; 3], String> {
+) -> Result<[f64; 2], String> {
     let add = runtime.add(list, attachment);
     let add = succeeded(&add)?;
     let check = runtime.check(list, attachment);
     let check = succeeded(&check)?;
-    Ok([millis(add), add.peak_rss_kib as f64, millis(check)])
+    Ok([millis(add), millis(check)])
 }
 
 /// `conform-veth` then the plugin with `linkInContainer` and no master, both through the

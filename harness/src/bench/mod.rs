@@ -8,6 +8,8 @@
 //!   fill time and the plugin's own fill time;
 //! - [`concurrency`]: ADDs and DELs per second with 1, 8 and 64 processes at once.
 //!
+//! `--only` picks sections; process start alone needs no 802.1Q, so it runs on this kernel.
+//!
 //! `--quick` (for tests) measures 3 pairs, scale points 0 and 64, a plugin fill of 16, and
 //! concurrency 1 and 8 over batches of 8.
 //!
@@ -33,6 +35,7 @@ use std::time::Instant;
 
 use paired::Contender;
 use report::{BenchReport, PluginInfo};
+use scale::ScaleReport;
 use world::World;
 
 /// Where distributions install upstream's plugin: the default `--vs`.
@@ -44,6 +47,36 @@ pub const DEFAULT_PLUGIN_FILL: u16 = 512;
 
 /// The highest 802.1Q id; also how many VLANs a master can carry (1..=4094).
 pub const MAX_VLAN_ID: u16 = 4094;
+
+/// A part of the benchmark (`--only`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Section {
+    /// VERSION: process start and exit, peak RSS.
+    Start,
+    /// ADD / CHECK / DEL of a host-master VLAN with each IPAM, ADD's peak RSS.
+    HostMaster,
+    /// ADD / DEL chained behind conform-veth.
+    Chained,
+    /// ADD / DEL with 0 .. 4094 VLANs on the master, and the fills.
+    Scale,
+    /// ADDs and DELs per second with 1, 8, 64 at once.
+    Concurrency,
+}
+
+impl Section {
+    pub const ALL: [Section; 5] = [
+        Section::Start,
+        Section::HostMaster,
+        Section::Chained,
+        Section::Scale,
+        Section::Concurrency,
+    ];
+
+    /// Whether the section creates VLAN links (and so needs a kernel with 802.1Q).
+    pub fn makes_vlans(self) -> bool {
+        self != Section::Start
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
@@ -60,6 +93,8 @@ pub struct BenchOptions {
     pub plugin_fill: Option<u16>,
     /// Fewer runs and points, for tests.
     pub quick: bool,
+    /// What to measure (default: every section).
+    pub sections: Option<Vec<Section>>,
 }
 
 /// What will be measured, from the options.
@@ -76,6 +111,7 @@ pub struct Plan {
     pub plugin_fill: u16,
     /// Processes at once.
     pub concurrency: Vec<usize>,
+    pub sections: Vec<Section>,
 }
 
 impl Plan {
@@ -113,7 +149,12 @@ impl Plan {
                 "--plugin-fill: {plugin_fill} VLANs do not fit on a master (ids 1..={MAX_VLAN_ID})"
             ));
         }
+        let sections = options.sections.clone().unwrap_or(Section::ALL.to_vec());
+        if sections.is_empty() {
+            return Err("--only needs at least one section".into());
+        }
         Ok(Plan {
+            sections,
             warmups: 1,
             runs,
             runs_concurrency: if options.quick { 1 } else { 2 },
@@ -143,22 +184,40 @@ pub fn run_bench(options: &BenchOptions, progress: &dyn Fn(&str)) -> Result<Benc
         })
         .collect();
 
-    progress("process start and host-master lifecycle");
-    let world = World::new(&contenders, &lifecycle::pods())?;
-    let process_start = lifecycle::process_start(&world, &contenders, &plan);
-    let host_master = lifecycle::host_master(&world, &contenders, &plan);
-    progress("chained");
-    let chained = lifecycle::chained(&world, &contenders, &plan);
-    drop(world);
+    let wanted = |section| plan.sections.contains(&section);
 
-    let world = World::new(&contenders, &scale::pods())?;
-    let scale = scale::run(&world, &contenders, &plan, progress)?;
-    drop(world);
+    let (mut process_start, mut host_master, mut chained) = (Vec::new(), Vec::new(), Vec::new());
+    if [Section::Start, Section::HostMaster, Section::Chained]
+        .into_iter()
+        .any(wanted)
+    {
+        let world = World::new(&contenders, &lifecycle::pods())?;
+        if wanted(Section::Start) {
+            progress("process start");
+            process_start = lifecycle::process_start(&world, &contenders, &plan);
+        }
+        if wanted(Section::HostMaster) {
+            progress("host-master lifecycle");
+            host_master = lifecycle::host_master(&world, &contenders, &plan);
+        }
+        if wanted(Section::Chained) {
+            progress("chained");
+            chained = lifecycle::chained(&world, &contenders, &plan);
+        }
+    }
 
-    progress("concurrency");
-    let world = World::new(&contenders, &concurrency::pods(plan.batch))?;
-    let concurrency = concurrency::run(&world, &contenders, &plan);
-    drop(world);
+    let mut scale = ScaleReport::default();
+    if wanted(Section::Scale) {
+        let world = World::new(&contenders, &scale::pods())?;
+        scale = scale::run(&world, &contenders, &plan, progress)?;
+    }
+
+    let mut concurrency = Vec::new();
+    if wanted(Section::Concurrency) {
+        progress("concurrency");
+        let world = World::new(&contenders, &concurrency::pods(plan.batch))?;
+        concurrency = concurrency::run(&world, &contenders, &plan);
+    }
 
     Ok(BenchReport {
         kernel: crate::kernel::current(),

@@ -29,7 +29,7 @@ const ADD_DEL: [Metric; 2] = [
     },
 ];
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ScaleReport {
     pub curve: Vec<ScalePoint>,
     /// The in-process fill, step by step from one point to the next.

@@ -139,6 +139,7 @@ impl Arena {
             env,
             stdin: stdin.to_string().into_bytes(),
             timeout: REPLAY_TIMEOUT,
+            memory: Default::default(),
         };
         let replay = execute(&request, Some(self.sandbox.node()))
             .map_err(|e| format!("replaying an IPAM ADD: {e}"))?;

@@ -208,6 +208,7 @@ pub fn exec(
         env,
         stdin,
         timeout,
+        memory: Default::default(),
     };
     execute(&request, Some(arena.sandbox.node())).map_err(|e| format!("cannot run the plugin: {e}"))
 }

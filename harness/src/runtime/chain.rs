@@ -29,7 +29,7 @@ use super::attachment::{Attachment, AttachmentKey};
 use super::cache::{CachedAttachment, ResultCache};
 use super::cni_path::{CniPath, FindError};
 use super::conflist::{NetworkConfigList, PluginConfig};
-use super::exec::{CniCommand, ExecRequest, Execution, execute};
+use super::exec::{CniCommand, ExecRequest, Execution, MemoryAccounting, execute};
 use super::outcome::{Outcome, PluginResult, SuccessOutput, VersionInfo, Violation};
 use crate::netns::Netns;
 
@@ -47,6 +47,7 @@ pub struct Runtime<'a> {
     cni_path: CniPath,
     cache: ResultCache,
     timeout: Duration,
+    memory: MemoryAccounting,
 }
 
 /// The executions an operation made and what it came to.
@@ -161,7 +162,14 @@ impl<'a> Runtime<'a> {
             cni_path,
             cache: ResultCache::new(cache_dir),
             timeout: DEFAULT_TIMEOUT,
+            memory: MemoryAccounting::default(),
         }
+    }
+
+    /// How the executions' peak RSS is measured (benchmarks' memory runs: the plugin alone).
+    pub fn with_memory(mut self, memory: MemoryAccounting) -> Runtime<'a> {
+        self.memory = memory;
+        self
     }
 
     pub fn with_timeout(mut self, timeout: Duration) -> Runtime<'a> {
@@ -411,6 +419,7 @@ impl<'a> Runtime<'a> {
             env,
             stdin,
             timeout: self.timeout,
+            memory: self.memory,
         })
     }
 

@@ -90,6 +90,20 @@ pub struct ExecRequest {
     pub env: BTreeMap<String, String>,
     pub stdin: Vec<u8>,
     pub timeout: Duration,
+    pub memory: MemoryAccounting,
+}
+
+/// How an execution's peak RSS is measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MemoryAccounting {
+    /// `wait4`'s: the plugin's peak, or the peak of a delegate it waited for if that was larger.
+    /// Costs nothing.
+    #[default]
+    WithDelegates,
+    /// The plugin process alone: its high-water mark (`VmHWM`), read when it stops at its exit
+    /// under ptrace (`PTRACE_O_TRACEEXIT`), so a delegate's memory never counts. The stops cost
+    /// time: benchmarks use it in runs of their own, not in timed ones.
+    PluginOnly,
 }
 
 /// How the process ended.
@@ -154,8 +168,8 @@ pub struct Execution {
     pub exit: ExitStatus,
     #[serde(rename = "wall_time_ms", serialize_with = "as_millis")]
     pub wall_time: Duration,
-    /// Peak resident set size in KiB of the plugin, or of a delegate it waited for if that was
-    /// larger (the kernel's `wait4` accounting).
+    /// Peak resident set size in KiB, as the request's [`MemoryAccounting`] measures it (with
+    /// `PluginOnly`, `wait4`'s figure when the plugin was killed before it could stop at exit).
     pub peak_rss_kib: u64,
     /// Killed by us: the timeout passed while it (or a process it left holding its output) ran.
     pub timed_out: bool,
@@ -188,11 +202,35 @@ pub fn execute(request: &ExecRequest, netns: Option<&Netns>) -> io::Result<Execu
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    if let Some(netns) = netns {
-        netns.enter_on_spawn(&mut command)?;
+    let traced = request.memory == MemoryAccounting::PluginOnly;
+    if traced {
+        // The tracer is the thread that forks: this one, which follows the tracee to its end.
+        if let Some(netns) = netns {
+            netns.enter_on_spawn(&mut command)?;
+        }
+        // SAFETY: ptrace(PTRACE_TRACEME) is a single async-signal-safe syscall.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
     }
-    let started = Instant::now();
-    let mut child = spawn(&mut command).map_err(|e| {
+    // Untraced, started from a thread inside `netns` rather than joining it between fork and
+    // exec: with nothing to run in the child, std uses posix_spawn (vfork), which does not copy
+    // our page tables, the main cost of starting a plugin from a big process (in User-Mode
+    // Linux most of all).
+    let mut start = || {
+        let started = Instant::now();
+        spawn(&mut command).map(|child| (child, started))
+    };
+    let spawned = match netns {
+        Some(netns) if !traced => netns.run(start)?,
+        _ => start(),
+    };
+    let (mut child, started) = spawned.map_err(|e| {
         io::Error::new(
             e.kind(),
             format!("starting {}: {e}", request.binary.display()),
@@ -204,12 +242,16 @@ pub fn execute(request: &ExecRequest, netns: Option<&Netns>) -> io::Result<Execu
     let stderr = read_in_background(child.stderr.take());
 
     let watchdog = Watchdog::arm(pid, request.timeout);
-    let exited = wait_until_exited(pid);
+    let exited = match request.memory {
+        MemoryAccounting::WithDelegates => wait_until_exited(pid).map(|()| None),
+        MemoryAccounting::PluginOnly => follow_to_exit(pid),
+    };
+    let wall_time = started.elapsed();
     // Disarmed before anything can return: it must never signal a pid we no longer own.
     let mut timed_out = watchdog.disarm();
-    exited?;
-    let (status, peak_rss_kib) = reap(pid)?;
-    let wall_time = started.elapsed();
+    let own_peak_rss = exited?;
+    let (status, tree_peak_rss) = reap(pid)?;
+    let peak_rss_kib = own_peak_rss.unwrap_or(tree_peak_rss);
 
     let deadline = (started + request.timeout).max(Instant::now());
     let (stdout, stdout_held) = collect_output(stdout, deadline, pid);
@@ -327,6 +369,96 @@ fn wait_until_exited(pid: Pid) -> io::Result<()> {
             Ok(_) => return Ok(()),
         }
     }
+}
+
+/// [`wait_until_exited`] for a plugin traced since its exec (`PTRACE_TRACEME`): lets every stop
+/// go on (re-delivering the signals it was stopped for) and reads `VmHWM` at the stop before its
+/// exit, when its memory still exists. The peak RSS in KiB, if the plugin got to that stop.
+fn follow_to_exit(pid: Pid) -> io::Result<Option<u64>> {
+    const EXIT_EVENT: i32 = libc::SIGTRAP | (libc::PTRACE_EVENT_EXIT << 8);
+    let mut peak = None;
+    let mut traced_exit = false;
+    loop {
+        // Look without consuming: an exit must stay for `reap`.
+        let stop = match child_state(pid, libc::WEXITED | libc::WSTOPPED | libc::WNOWAIT)? {
+            ChildState::Stopped(status) => status,
+            ChildState::Exited | ChildState::Running => return Ok(peak),
+        };
+        // Consume only the stop (never an exit that raced in).
+        child_state(pid, libc::WSTOPPED | libc::WNOHANG)?;
+        let deliver = if stop == EXIT_EVENT {
+            peak = vm_hwm_kib(pid);
+            0
+        } else if stop == libc::SIGTRAP && !traced_exit {
+            // The stop right after exec: from here on, stop at exit (and die with us).
+            let options = libc::PTRACE_O_TRACEEXIT | libc::PTRACE_O_EXITKILL;
+            // SAFETY: plain ptrace requests on our own stopped tracee.
+            unsafe { libc::ptrace(libc::PTRACE_SETOPTIONS, pid.as_raw(), 0, options) };
+            traced_exit = true;
+            0
+        } else if is_signal_delivery(pid) {
+            stop & 0x7f
+        } else {
+            // A group stop (SIGSTOP and friends already delivered): delivering it again would
+            // stop it again, for ever.
+            0
+        };
+        // ESRCH: killed meanwhile (the watchdog); the next look sees the exit.
+        // SAFETY: as above.
+        unsafe { libc::ptrace(libc::PTRACE_CONT, pid.as_raw(), 0, deliver) };
+    }
+}
+
+/// Whether the tracee's stop is for a signal about to be delivered (there is a siginfo).
+fn is_signal_delivery(pid: Pid) -> bool {
+    // SAFETY: siginfo_t is plain old data.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid pointer to a local, for our own stopped tracee.
+    unsafe { libc::ptrace(libc::PTRACE_GETSIGINFO, pid.as_raw(), 0, &mut info) == 0 }
+}
+
+enum ChildState {
+    Exited,
+    /// A stop, with its status as `waitid` reports it (the signal, and a ptrace event above it).
+    Stopped(i32),
+    /// Nothing to report (with `WNOHANG`).
+    Running,
+}
+
+fn child_state(pid: Pid, flags: libc::c_int) -> io::Result<ChildState> {
+    loop {
+        // SAFETY: siginfo_t is plain old data; zeroed is valid and tells "nothing" apart.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: valid pointer to a local; pid is our own child.
+        let result = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                pid.as_raw() as libc::id_t,
+                &mut info,
+                flags | libc::__WALL,
+            )
+        };
+        if result != 0 {
+            match Errno::last() {
+                Errno::EINTR => continue,
+                e => return Err(io::Error::from(e)),
+            }
+        }
+        // SAFETY: waitid filled `info` (or left it zeroed with WNOHANG).
+        let (child, status) = unsafe { (info.si_pid(), info.si_status()) };
+        return Ok(match info.si_code {
+            _ if child == 0 => ChildState::Running,
+            libc::CLD_TRAPPED | libc::CLD_STOPPED => ChildState::Stopped(status),
+            _ => ChildState::Exited,
+        });
+    }
+}
+
+/// `VmHWM` of a live process, in KiB.
+fn vm_hwm_kib(pid: Pid) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Reaps the child with `wait4`, which reports this child's own resource usage (unlike

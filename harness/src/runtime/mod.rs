@@ -25,7 +25,9 @@ pub use cache::{CachedAttachment, ResultCache};
 pub use chain::{ChainError, ChainRun, PluginFailure, PluginId, Runtime};
 pub use cni_path::{CniPath, FindError, fixture_plugin_dir};
 pub use conflist::{ConfigError, NetworkConfigList, PluginConfig};
-pub use exec::{CniCommand, ExecRequest, Execution, ExitStatus, RawBytes, execute};
+pub use exec::{
+    CniCommand, ExecRequest, Execution, ExitStatus, MemoryAccounting, RawBytes, execute,
+};
 pub use outcome::{
     Finding, Outcome, PluginResult, SuccessOutput, VersionInfo, Violation, ViolationKind,
 };

@@ -261,6 +261,7 @@ fn plugin_versions(options: &SuiteOptions) -> Result<Vec<String>, String> {
         env: [("CNI_COMMAND".to_string(), "VERSION".to_string())].into(),
         stdin: br#"{"cniVersion":"1.1.0"}"#.to_vec(),
         timeout: options.timeout,
+        memory: Default::default(),
     };
     let execution = crate::runtime::execute(&request, None)
         .map_err(|e| format!("cannot run {}: {e}", options.plugin.display()))?;
