@@ -73,6 +73,36 @@ fn row<'a>(rows: &'a Value, name: &str) -> &'a Value {
 }
 
 #[test]
+fn bench_only_start_measures_process_start_and_nothing_else() {
+    let dir = TempDir::new().unwrap();
+    let output = cni_conform(&[
+        "bench",
+        "--only",
+        "start",
+        "--alone",
+        "--runs",
+        "2",
+        "--plugin",
+        path_arg(&reference_vlan()),
+        "--report-dir",
+        path_arg(dir.path()),
+    ]);
+    assert!(output.status.success());
+    let report = read_json(&dir.path().join("bench.json"));
+    for name in ["VERSION", "VERSION peak RSS"] {
+        assert_measured(row(&report["process_start"], name), "a", 2);
+    }
+    for section in ["lifecycle", "chained", "concurrency"] {
+        assert_eq!(report[section], serde_json::json!([]), "{section}");
+    }
+    assert_eq!(report["scale"]["curve"], serde_json::json!([]));
+
+    let wrong = cni_conform(&["bench", "--only", "start,warp"]);
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("--only"));
+}
+
+#[test]
 fn bench_quick_measures_every_section_for_both_plugins() {
     cni_conform::kernel::require_vlan();
     let reference = reference_vlan();

@@ -1,8 +1,9 @@
 //! `CNI_NETNS`: opening and checking the namespace file, and running code inside it.
 //!
-//! The plugin is single-threaded: work inside `CNI_NETNS` (opening its route socket, a sysctl
-//! write) moves the main thread in and straight back, as the Go plugins' `ns.Do` does, without
-//! the cost of a thread. Sockets stay bound to the namespace they were opened in, and delegates
+//! Work inside `CNI_NETNS` (opening its route socket, a sysctl write) moves the main thread in
+//! and straight back, as the Go plugins' `ns.Do` does, without the cost of a thread. Nothing
+//! else runs meanwhile: the plugin's only other thread feeds a delegate's stdin, and delegates
+//! run strictly between such steps. Sockets stay bound to the namespace they were opened in, and delegates
 //! are only ever started after the thread is back in the runtime's namespace.
 
 use std::fs::{File, OpenOptions};
