@@ -53,20 +53,8 @@ pub struct Endpoint {
     pub up: bool,
 }
 
-/// The 802.1Q tag of a VLAN link.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct VlanTag {
-    pub id: u16,
-    pub protocol: VlanProtocol,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum VlanProtocol {
-    #[serde(rename = "802.1Q")]
-    Ieee8021Q,
-    #[serde(rename = "802.1ad")]
-    Ieee8021Ad,
-}
+/// The 802.1Q tag of a VLAN link, shared with the plugin's view of links.
+pub use netlink_facts::{VlanProtocol, VlanTag};
 
 /// A topology mistake, naming the field (as a path into the topology) and the offending value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -242,21 +230,6 @@ impl Endpoint {
             }),
             _ => Ok(()),
         }
-    }
-}
-
-impl VlanTag {
-    pub fn new(id: u16, protocol: VlanProtocol) -> Self {
-        VlanTag { id, protocol }
-    }
-}
-
-impl std::fmt::Display for VlanProtocol {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            VlanProtocol::Ieee8021Q => "802.1Q",
-            VlanProtocol::Ieee8021Ad => "802.1ad",
-        })
     }
 }
 

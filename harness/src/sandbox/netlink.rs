@@ -10,12 +10,12 @@ use nix::errno::Errno;
 use rtnetlink::packet_core::{NLM_F_REQUEST, NetlinkMessage, NetlinkPayload};
 use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::packet_route::address::AddressMessage;
-use rtnetlink::packet_route::link::{LinkMessage, VlanProtocol as WireVlanProtocol};
+use rtnetlink::packet_route::link::LinkMessage;
 use rtnetlink::packet_route::nsid::{NsidAttribute, NsidMessage};
 use rtnetlink::packet_route::route::{RouteMessage, RouteScope};
 use rtnetlink::{Error, Handle, LinkUnspec, LinkVeth, LinkVlan, RouteMessageBuilder};
 
-use crate::topology::{Endpoint, VlanProtocol, VlanTag};
+use crate::topology::{Endpoint, VlanTag};
 
 /// The errno inside a kernel answer (`ErrorMessage.code` holds `-errno`).
 pub(crate) fn errno(error: &Error) -> Option<Errno> {
@@ -89,12 +89,8 @@ pub(crate) fn veth(name: &str, peer: &str) -> LinkMessage {
 }
 
 pub(crate) fn vlan(name: &str, parent_index: u32, tag: VlanTag) -> LinkMessage {
-    let protocol = match tag.protocol {
-        VlanProtocol::Ieee8021Q => WireVlanProtocol::Ieee8021Q,
-        VlanProtocol::Ieee8021Ad => WireVlanProtocol::Ieee8021Ad,
-    };
     LinkVlan::new(name, parent_index, tag.id)
-        .protocol(protocol)
+        .protocol(tag.protocol.to_wire())
         .build()
 }
 

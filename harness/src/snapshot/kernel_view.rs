@@ -5,18 +5,13 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
+use netlink_facts::{AddressFacts, LinkFacts};
 use rtnetlink::Handle;
-use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
-use rtnetlink::packet_route::link::{
-    InfoData, InfoVlan, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
-    VlanProtocol as WireVlanProtocol,
-};
 use rtnetlink::packet_route::route::{
     RouteAddress, RouteAttribute, RouteMessage, RouteType, RouteVia,
 };
 
 use crate::sandbox::{Context, Sandbox, SandboxError, netlink};
-use crate::topology::{VlanProtocol, VlanTag};
 
 pub(super) struct NetnsDump {
     pub links: Vec<LinkFacts>,
@@ -24,31 +19,6 @@ pub(super) struct NetnsDump {
     pub routes: Vec<RouteFacts>,
     /// The sandbox namespaces this namespace knows by an nsid.
     pub nsids: BTreeMap<i32, String>,
-}
-
-pub(super) struct LinkFacts {
-    pub index: u32,
-    pub name: String,
-    pub kind: Option<String>,
-    pub vlan: Option<VlanTag>,
-    /// IFLA_LINK (+ IFLA_LINK_NETNSID): a VLAN's parent, a veth's peer.
-    pub lower: Option<LowerLink>,
-    pub mtu: u32,
-    pub up: bool,
-    pub loopback: bool,
-    pub mac: Option<String>,
-}
-
-#[derive(Clone, Copy)]
-pub(super) struct LowerLink {
-    pub index: u32,
-    /// The namespace holding `index`, as an nsid of the link's own namespace; `None` = same.
-    pub nsid: Option<i32>,
-}
-
-pub(super) struct AddressFacts {
-    pub index: u32,
-    pub cidr: IpNet,
 }
 
 pub(super) struct RouteFacts {
@@ -105,92 +75,12 @@ pub(super) async fn dump_links_and_addresses(
         .await
         .context(|| format!("dumping the addresses of netns {netns}"))?;
     Ok((
-        links.iter().map(link_facts).collect(),
-        addresses.iter().filter_map(address_facts).collect(),
+        links.iter().map(LinkFacts::from_message).collect(),
+        addresses
+            .iter()
+            .filter_map(AddressFacts::from_message)
+            .collect(),
     ))
-}
-
-fn link_facts(message: &LinkMessage) -> LinkFacts {
-    let mut link = LinkFacts {
-        index: message.header.index,
-        name: String::new(),
-        kind: None,
-        vlan: None,
-        lower: None,
-        mtu: 0,
-        up: message.header.flags.contains(LinkFlags::Up),
-        loopback: message.header.flags.contains(LinkFlags::Loopback),
-        mac: None,
-    };
-    let mut lower_nsid = None;
-    for attribute in &message.attributes {
-        match attribute {
-            LinkAttribute::IfName(name) => link.name = name.clone(),
-            LinkAttribute::Mtu(mtu) => link.mtu = *mtu,
-            LinkAttribute::Address(bytes) => link.mac = Some(format_mac(bytes)),
-            LinkAttribute::Link(index) => {
-                link.lower = Some(LowerLink {
-                    index: *index,
-                    nsid: None,
-                })
-            }
-            LinkAttribute::LinkNetNsId(nsid) => lower_nsid = Some(*nsid),
-            LinkAttribute::LinkInfo(infos) => {
-                for info in infos {
-                    match info {
-                        LinkInfo::Kind(kind) => link.kind = Some(kind.to_string()),
-                        LinkInfo::Data(InfoData::Vlan(vlan)) => link.vlan = Some(vlan_tag(vlan)),
-                        _ => {}
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    if let Some(lower) = &mut link.lower {
-        lower.nsid = lower_nsid;
-    }
-    link
-}
-
-fn vlan_tag(attributes: &[InfoVlan]) -> VlanTag {
-    let mut tag = VlanTag::new(0, VlanProtocol::Ieee8021Q);
-    for attribute in attributes {
-        match attribute {
-            InfoVlan::Id(id) => tag.id = *id,
-            InfoVlan::Protocol(WireVlanProtocol::Ieee8021Ad) => {
-                tag.protocol = VlanProtocol::Ieee8021Ad
-            }
-            _ => {}
-        }
-    }
-    tag
-}
-
-fn format_mac(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
-fn address_facts(message: &AddressMessage) -> Option<AddressFacts> {
-    // IFA_LOCAL is the interface's own address; IFA_ADDRESS is the peer on point-to-point
-    // links (and the only one IPv6 sends).
-    let local = message.attributes.iter().find_map(|a| match a {
-        AddressAttribute::Local(ip) => Some(*ip),
-        _ => None,
-    });
-    let address = message.attributes.iter().find_map(|a| match a {
-        AddressAttribute::Address(ip) => Some(*ip),
-        _ => None,
-    });
-    let ip = local.or(address)?;
-    Some(AddressFacts {
-        index: message.header.index,
-        cidr: IpNet::new(ip, message.header.prefix_len).ok()?,
-    })
 }
 
 fn route_facts(message: &RouteMessage) -> Option<RouteFacts> {

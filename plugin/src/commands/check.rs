@@ -8,7 +8,7 @@ use cni_types::{CniResult, IpConfig, Route};
 use super::{Invocation, netlink_error};
 use crate::env::Command;
 use crate::error::Error;
-use crate::netlink::{Link, Namespace, Netlink, Parent};
+use crate::netlink::{Link, LowerLink, Namespace, Netlink};
 use crate::result::route_gateway;
 
 /// The kernel's main routing table, where a route without `table` goes.
@@ -121,22 +121,19 @@ fn check_parent<K: Netlink>(kernel: &K, inv: &Invocation<'_>, link: &Link) -> Re
             ))?
             .map(Some),
     }
-    .map(|netns_id| Parent {
+    .map(|nsid| LowerLink {
         index: master.index,
-        netns_id,
+        nsid,
     });
-    if link.parent.is_some() && link.parent == expected {
+    if link.lower.is_some() && link.lower == expected {
         return Ok(());
     }
-    let actual = match link.parent {
+    let actual = match link.lower {
         None => "no parent".to_string(),
-        Some(Parent {
+        Some(LowerLink { index, nsid: None }) => format!("parent index {index} in CNI_NETNS"),
+        Some(LowerLink {
             index,
-            netns_id: None,
-        }) => format!("parent index {index} in CNI_NETNS"),
-        Some(Parent {
-            index,
-            netns_id: Some(id),
+            nsid: Some(id),
         }) => format!("parent index {index} in the namespace CNI_NETNS calls {id}"),
     };
     Err(drift(format!(

@@ -534,9 +534,9 @@ fn check_names_each_drift(#[case] drift: &str) {
         c if c.contains("802.1ad") => tamper(&|l| {
             l.vlan.as_mut().unwrap().protocol = crate::netlink::VlanProtocol::Ieee8021Ad
         }),
-        c if c.contains("index 77") => tamper(&|l| l.parent.as_mut().unwrap().index = 77),
+        c if c.contains("index 77") => tamper(&|l| l.lower.as_mut().unwrap().index = 77),
         c if c.contains("index 1 in CNI_NETNS") => {
-            tamper(&|l| l.parent.as_mut().unwrap().netns_id = None)
+            tamper(&|l| l.lower.as_mut().unwrap().nsid = None)
         }
         c if c.contains("MTU") => tamper(&|l| l.mtu = 1300),
         c if c.contains("MAC") => tamper(&|l| l.mac = Some("02:00:00:00:00:99".into())),

@@ -11,7 +11,7 @@ use ipnet::IpNet;
 use nix::errno::Errno;
 use serde::Serialize;
 
-use super::{InstalledRoute, Link, Namespace, Netlink, NetlinkError, NewVlan, Parent, VlanTag};
+use super::{InstalledRoute, Link, LowerLink, Namespace, Netlink, NetlinkError, NewVlan, VlanTag};
 
 /// One request as the plugin sent it. Temporary names are recorded as `<temp>`: they are
 /// random by design.
@@ -183,7 +183,7 @@ impl FakeKernel {
         name: &str,
         kind: Option<String>,
         vlan: Option<VlanTag>,
-        parent: Option<Parent>,
+        lower: Option<LowerLink>,
     ) {
         let mut world = self.world.borrow_mut();
         let index = world.next_index;
@@ -196,10 +196,11 @@ impl FakeKernel {
                 name: name.to_string(),
                 kind,
                 vlan,
-                parent,
+                lower,
                 mtu: 1500,
-                mac: Some(mac),
                 up: true,
+                loopback: false,
+                mac: Some(mac),
             },
         ));
     }
@@ -270,7 +271,7 @@ impl Netlink for FakeKernel {
             ns
         };
         let duplicate = self.world.borrow().links.iter().any(|(_, l)| {
-            l.vlan == Some(vlan.tag) && l.parent.is_some_and(|p| p.index == parent.index)
+            l.vlan == Some(vlan.tag) && l.lower.is_some_and(|p| p.index == parent.index)
         });
         if duplicate || self.find(target, |l| l.name == vlan.temp_name).is_some() {
             return Err(NetlinkError::Kernel(Errno::EEXIST));
@@ -283,9 +284,9 @@ impl Netlink for FakeKernel {
             vlan.temp_name,
             Some("vlan".into()),
             Some(vlan.tag),
-            Some(Parent {
+            Some(LowerLink {
                 index: parent.index,
-                netns_id: (target != ns).then_some(RUNTIME_NETNS_ID),
+                nsid: (target != ns).then_some(RUNTIME_NETNS_ID),
             }),
         );
         self.link_mut(target, vlan.temp_name, |link| {
@@ -322,8 +323,8 @@ impl Netlink for FakeKernel {
         self.record(Request::SetUp { index });
         self.injected(Op::SetUp)?;
         let link = self.container_link(index)?;
-        if let Some(parent) = link.parent {
-            let ns = match parent.netns_id {
+        if let Some(parent) = link.lower {
+            let ns = match parent.nsid {
                 Some(_) => Namespace::Runtime,
                 None => Namespace::Container,
             };

@@ -5,7 +5,6 @@
 //! The VLAN itself always lives in `CNI_NETNS`, so only the lookups and the creation name a
 //! [`Namespace`]; every other operation acts in `CNI_NETNS`.
 
-use std::fmt;
 use std::io;
 use std::net::IpAddr;
 
@@ -36,60 +35,9 @@ impl Namespace {
     }
 }
 
-/// The VLAN tag protocol (`vlanProtocol`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-pub enum VlanProtocol {
-    #[default]
-    #[serde(rename = "802.1Q")]
-    Ieee8021Q,
-    /// QinQ outer tag.
-    #[serde(rename = "802.1ad")]
-    Ieee8021Ad,
-}
-
-impl fmt::Display for VlanProtocol {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            VlanProtocol::Ieee8021Q => "802.1Q",
-            VlanProtocol::Ieee8021Ad => "802.1ad",
-        })
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct VlanTag {
-    pub id: u16,
-    pub protocol: VlanProtocol,
-}
-
-/// A link's lower device (`IFLA_LINK`), with the id of the namespace it lives in when that is not
-/// the link's own (`IFLA_LINK_NETNSID`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Parent {
-    pub index: u32,
-    pub netns_id: Option<i32>,
-}
-
-/// What the plugin needs to know about a link.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Link {
-    pub index: u32,
-    pub name: String,
-    /// `IFLA_INFO_KIND` ("vlan", "veth", ...); `None` for devices without one (physical, lo).
-    pub kind: Option<String>,
-    pub vlan: Option<VlanTag>,
-    pub parent: Option<Parent>,
-    pub mtu: u32,
-    pub mac: Option<String>,
-    /// Administratively up (`IFF_UP`).
-    pub up: bool,
-}
-
-impl Link {
-    pub fn kind_name(&self) -> &str {
-        self.kind.as_deref().unwrap_or("device")
-    }
-}
+/// A link as the plugin sees it; parsed in the crate the conformance harness shares.
+pub use netlink_facts::LinkFacts as Link;
+pub use netlink_facts::{LowerLink, VlanProtocol, VlanTag};
 
 /// A VLAN to create.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -16,17 +16,15 @@ use std::time::Duration;
 
 use cni_types::Route;
 use ipnet::IpNet;
+use netlink_facts::AddressFacts;
 use nix::errno::Errno;
 use rtnetlink::packet_core::{
     NLM_F_ACK, NLM_F_APPEND, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST, NetlinkMessage,
     NetlinkPayload,
 };
 use rtnetlink::packet_route::RouteNetlinkMessage;
-use rtnetlink::packet_route::address::{AddressAttribute, AddressHeaderFlags, AddressMessage};
-use rtnetlink::packet_route::link::{
-    InfoData, InfoVlan, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
-    VlanProtocol as KernelVlanProtocol,
-};
+use rtnetlink::packet_route::address::{AddressHeaderFlags, AddressMessage};
+use rtnetlink::packet_route::link::{LinkAttribute, LinkMessage};
 use rtnetlink::packet_route::nsid::{NsidAttribute, NsidMessage};
 use rtnetlink::packet_route::route::{
     RouteAddress, RouteAttribute, RouteMessage, RouteMetric, RouteScope, RouteVia,
@@ -34,9 +32,7 @@ use rtnetlink::packet_route::route::{
 use rtnetlink::sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
 use rtnetlink::{AddressMessageBuilder, LinkUnspec, LinkVlan, RouteMessageBuilder};
 
-use super::{
-    InstalledRoute, Link, Namespace, Netlink, NetlinkError, NewVlan, Parent, VlanProtocol, VlanTag,
-};
+use super::{InstalledRoute, Link, Namespace, Netlink, NetlinkError, NewVlan};
 use crate::netns::NetnsFile;
 
 /// Attempts per request when the kernel answers with a transient errno.
@@ -91,7 +87,7 @@ impl Netlink for Rtnl<'_> {
         let socket = self.socket(ns);
         match retrying(|| socket.request(RouteNetlinkMessage::GetLink(request.clone()), 0)) {
             Ok(replies) => Ok(replies.iter().find_map(|reply| match reply {
-                RouteNetlinkMessage::NewLink(message) => Some(parse_link(message)),
+                RouteNetlinkMessage::NewLink(message) => Some(Link::from_message(message)),
                 _ => None,
             })),
             Err(e) if e.errno() == Some(Errno::ENODEV) => Ok(None),
@@ -100,12 +96,8 @@ impl Netlink for Rtnl<'_> {
     }
 
     fn create_vlan(&self, ns: Namespace, vlan: &NewVlan<'_>) -> Result<(), NetlinkError> {
-        let protocol = match vlan.tag.protocol {
-            VlanProtocol::Ieee8021Q => KernelVlanProtocol::Ieee8021Q,
-            VlanProtocol::Ieee8021Ad => KernelVlanProtocol::Ieee8021Ad,
-        };
-        let mut builder =
-            LinkVlan::new(vlan.temp_name, vlan.parent_index, vlan.tag.id).protocol(protocol);
+        let mut builder = LinkVlan::new(vlan.temp_name, vlan.parent_index, vlan.tag.id)
+            .protocol(vlan.tag.protocol.to_wire());
         if let Some(mtu) = vlan.mtu {
             builder = builder.mtu(mtu);
         }
@@ -167,9 +159,11 @@ impl Netlink for Rtnl<'_> {
         Ok(replies
             .iter()
             .filter_map(|reply| match reply {
-                RouteNetlinkMessage::NewAddress(m) if m.header.index == index => address_of(m),
+                RouteNetlinkMessage::NewAddress(m) => AddressFacts::from_message(m),
                 _ => None,
             })
+            .filter(|address| address.index == index)
+            .map(|address| address.cidr)
             .collect())
     }
 
@@ -351,86 +345,6 @@ fn route_message(index: u32, route: &Route) -> Result<RouteMessage, NetlinkError
         message.attributes.push(RouteAttribute::Metrics(metrics));
     }
     Ok(message)
-}
-
-fn parse_link(message: &LinkMessage) -> Link {
-    let mut link = Link {
-        index: message.header.index,
-        name: String::new(),
-        kind: None,
-        vlan: None,
-        parent: None,
-        mtu: 0,
-        mac: None,
-        up: message.header.flags.contains(LinkFlags::Up),
-    };
-    let mut parent_netns_id = None;
-    for attribute in &message.attributes {
-        match attribute {
-            LinkAttribute::IfName(name) => link.name = name.clone(),
-            LinkAttribute::Mtu(mtu) => link.mtu = *mtu,
-            LinkAttribute::Address(bytes) => link.mac = Some(format_mac(bytes)),
-            LinkAttribute::Link(index) => {
-                link.parent = Some(Parent {
-                    index: *index,
-                    netns_id: None,
-                })
-            }
-            LinkAttribute::LinkNetNsId(id) => parent_netns_id = Some(*id),
-            LinkAttribute::LinkInfo(infos) => {
-                for info in infos {
-                    match info {
-                        LinkInfo::Kind(kind) => link.kind = Some(kind.to_string()),
-                        LinkInfo::Data(InfoData::Vlan(vlan)) => link.vlan = Some(vlan_tag(vlan)),
-                        _ => {}
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    if let Some(parent) = &mut link.parent {
-        parent.netns_id = parent_netns_id;
-    }
-    link
-}
-
-fn vlan_tag(infos: &[InfoVlan]) -> VlanTag {
-    let mut tag = VlanTag {
-        id: 0,
-        protocol: VlanProtocol::Ieee8021Q,
-    };
-    for info in infos {
-        match info {
-            InfoVlan::Id(id) => tag.id = *id,
-            InfoVlan::Protocol(KernelVlanProtocol::Ieee8021Ad) => {
-                tag.protocol = VlanProtocol::Ieee8021Ad
-            }
-            _ => {}
-        }
-    }
-    tag
-}
-
-fn format_mac(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
-fn address_of(message: &AddressMessage) -> Option<IpNet> {
-    // IFA_LOCAL is the interface's own address; IFA_ADDRESS is the peer's on point-to-point links.
-    let local = message.attributes.iter().find_map(|a| match a {
-        AddressAttribute::Local(ip) => Some(*ip),
-        _ => None,
-    });
-    let address = message.attributes.iter().find_map(|a| match a {
-        AddressAttribute::Address(ip) => Some(*ip),
-        _ => None,
-    });
-    IpNet::new(local.or(address)?, message.header.prefix_len).ok()
 }
 
 /// The route (or each of its multipath next hops) that leaves through `index`.
