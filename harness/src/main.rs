@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use cni_conform::report;
-use cni_conform::runtime::fixture_plugin_dir;
+use cni_conform::runtime::plugin_argument;
 use cni_conform::scenario::{
     Feature, Library, Progress, StateOracle, StoredStates, SuiteOptions, run::applicable_versions,
     run_suite,
@@ -158,14 +158,7 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
     if args.jobs == 0 {
         return Err("--jobs must be at least 1".into());
     }
-    let plugin = match args.plugin {
-        Some(p) => p,
-        None => fixture_plugin_dir()
-            .map_err(|e| format!("cannot find the reference plugin: {e}"))?
-            .join("vlan"),
-    };
-    let plugin = std::fs::canonicalize(&plugin)
-        .map_err(|e| format!("--plugin {}: {e}", plugin.display()))?;
+    let plugin = plugin_argument(args.plugin)?;
     let library = library(args.scenarios);
     if !library.scenarios_dir.is_dir() {
         return Err(format!(

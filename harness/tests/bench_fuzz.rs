@@ -8,20 +8,14 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use cni_conform::runtime::fixture_plugin_dir;
+use cni_conform::runtime::reference_plugin;
 use serde_json::Value;
 use tempfile::TempDir;
 
 const UPSTREAM_VLAN: &str = "/usr/lib/cni/vlan";
 
 fn reference_vlan() -> PathBuf {
-    let plugin = fixture_plugin_dir().unwrap().join("vlan");
-    assert!(
-        plugin.exists(),
-        "{} is missing: build the workspace's binaries first (cargo build --workspace --bins)",
-        plugin.display()
-    );
-    plugin
+    reference_plugin().unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn cni_conform(args: &[&str]) -> Output {

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use cni_conform::report::table;
-use cni_conform::runtime::fixture_plugin_dir;
+use cni_conform::runtime::reference_plugin;
 use cni_conform::scenario::{Library, Progress, StateOracle, SuiteOptions, run_suite};
 use cni_conform::snapshot::Snapshot;
 
@@ -42,14 +42,7 @@ impl StateOracle for InstaStates {
 fn reference_plugin_passes_every_scenario() {
     cni_conform::kernel::require_vlan();
     let library = Library::bundled();
-    let plugin = fixture_plugin_dir()
-        .expect("the workspace's binaries folder")
-        .join("vlan");
-    assert!(
-        plugin.exists(),
-        "{} is missing: build the workspace's binaries first (ci/test does: cargo build --workspace --bins)",
-        plugin.display()
-    );
+    let plugin = reference_plugin().unwrap_or_else(|e| panic!("{e}"));
     let options = SuiteOptions {
         plugin,
         plugin_type: "vlan".into(),

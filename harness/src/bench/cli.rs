@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use super::{
     BenchOptions, Plan, Section, UPSTREAM_VLAN, report, run_bench, world::is_file, write_reports,
 };
-use crate::runtime::fixture_plugin_dir;
+use crate::runtime::plugin_argument;
 use crate::uml::{KernelChoice, ensure_namespace_kernel, ensure_vlan_kernel};
 
 #[derive(Debug, clap::Args)]
@@ -48,12 +48,6 @@ pub struct BenchArgs {
 }
 
 pub fn run(args: BenchArgs) -> Result<ExitCode, String> {
-    let plugin = match args.plugin {
-        Some(path) => path,
-        None => fixture_plugin_dir()
-            .map_err(|e| format!("cannot find the reference plugin: {e}"))?
-            .join("vlan"),
-    };
     let versus = match args.versus {
         Some(path) => Some(path),
         None if args.alone => None,
@@ -63,7 +57,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, String> {
         std::fs::canonicalize(&path).map_err(|e| format!("{flag} {}: {e}", path.display()))
     };
     let options = BenchOptions {
-        plugin: canonical("--plugin", plugin)?,
+        plugin: plugin_argument(args.plugin)?,
         versus: versus.map(|p| canonical("--vs", p)).transpose()?,
         runs: args.runs,
         scale_points: args.scale_points,

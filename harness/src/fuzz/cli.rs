@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{FuzzOptions, Progress, report, run_fuzz};
-use crate::runtime::fixture_plugin_dir;
+use crate::runtime::plugin_argument;
 use crate::uml::{KernelChoice, ensure_vlan_kernel};
 
 #[derive(Debug, clap::Args)]
@@ -42,14 +42,7 @@ pub struct FuzzArgs {
 }
 
 pub fn run(args: FuzzArgs) -> Result<ExitCode, String> {
-    let plugin = match args.plugin {
-        Some(path) => path,
-        None => fixture_plugin_dir()
-            .map_err(|e| format!("cannot find the reference plugin: {e}"))?
-            .join("vlan"),
-    };
-    let plugin = std::fs::canonicalize(&plugin)
-        .map_err(|e| format!("--plugin {}: {e}", plugin.display()))?;
+    let plugin = plugin_argument(args.plugin)?;
     if args.sandbox_reuse == 0 {
         return Err("--sandbox-reuse must be at least 1".into());
     }

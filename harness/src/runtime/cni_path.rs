@@ -97,6 +97,31 @@ pub fn link_plugin(link_dir: &Path, plugin_type: &str, binary: &Path) -> io::Res
     std::os::unix::fs::symlink(target, link)
 }
 
+/// The reference `vlan`, which cargo builds next to `cni-conform` and the fixture plugins.
+pub fn reference_plugin() -> Result<PathBuf, String> {
+    let plugin = fixture_plugin_dir()
+        .map_err(|e| format!("cannot find the reference plugin: {e}"))?
+        .join("vlan");
+    if !plugin.exists() {
+        return Err(format!(
+            "the reference plugin {} is missing: build the workspace's binaries first \
+             (cargo build --workspace --bins; ci/test does)",
+            plugin.display()
+        ));
+    }
+    Ok(plugin)
+}
+
+/// The plugin a command measures or checks: its `--plugin` argument, else the reference
+/// plugin; as a canonical path either way.
+pub fn plugin_argument(given: Option<PathBuf>) -> Result<PathBuf, String> {
+    let plugin = match given {
+        Some(path) => path,
+        None => reference_plugin()?,
+    };
+    std::fs::canonicalize(&plugin).map_err(|e| format!("--plugin {}: {e}", plugin.display()))
+}
+
 /// The folder holding the fixture plugin binaries, which cargo builds next to the harness's own
 /// executables: the current executable's folder, or its parent when we are a test binary in
 /// `target/<profile>/deps/`.

@@ -43,13 +43,5 @@ impl BrokenVariants {
 
 /// The reference `vlan`, which cargo builds next to the harness's binaries.
 pub fn reference_plugin() -> PathBuf {
-    let plugin = fixture_plugin_dir()
-        .expect("the workspace's binaries folder")
-        .join("vlan");
-    assert!(
-        plugin.exists(),
-        "{} is missing: build the workspace's binaries first (ci/test does: cargo build --workspace --bins)",
-        plugin.display()
-    );
-    plugin
+    cni_conform::runtime::reference_plugin().unwrap_or_else(|e| panic!("{e}"))
 }
