@@ -21,7 +21,7 @@ use rstest::rstest;
 /// The scenarios the defects break (a glob over scenario ids; `ipam-add-failure` also selects
 /// `ipam-add-failure-delegate-del`).
 const SELECTION: &str =
-    "{host-master,chained-del-keeps-master,ipam-add-failure,check-after-add-chained}";
+    "{host-master,chained-del-keeps-master,ipam-add-failure,check-after-add-chained,chained-seed}";
 
 /// One version with CHECK and prevResult on DEL, and the newest.
 const VERSIONS: [CniVersion; 2] = [CniVersion::V0_4_0, CniVersion::V1_1_0];
@@ -74,6 +74,11 @@ fn the_reference_plugin_passes_the_selection() {
     "broken-drop-prev-result",
     "check-after-add-chained",
     "spec.check.after-add"
+)]
+#[case::delegate_stdin_changed(
+    "broken-drop-prev-result",
+    "chained-seed",
+    "contract.ipam.stdin-unchanged"
 )]
 #[case::delete_master(
     "broken-delete-master",

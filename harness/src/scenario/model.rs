@@ -332,6 +332,11 @@ pub struct Expect {
     /// `ADD@eth0.3` also requires the `CNI_IFNAME` the delegate got.
     #[serde(default)]
     pub ipam_calls: Option<Vec<String>>,
+    /// Every delegate call made during this step got exactly the stdin (as JSON) of one of the
+    /// step's executions of the plugin under test: `prevResult`, `runtimeConfig`, `args`, GC's
+    /// `cni.dev/valid-attachments` and unknown keys all handed on unchanged.
+    #[serde(default)]
+    pub ipam_stdin_unchanged: bool,
     /// Links that must exist (`netns/name`) or be absent after the step.
     #[serde(default)]
     pub links_present: Vec<String>,

@@ -659,6 +659,31 @@ impl<'a> Case<'a> {
                 );
             }
         }
+        if expect.ipam_stdin_unchanged {
+            let plugin_stdins: Vec<Value> = self.executions[first..]
+                .iter()
+                .filter(|e| e.plugin == self.options.plugin_type)
+                .filter_map(|e| serde_json::from_slice(e.stdin.as_bytes()).ok())
+                .collect();
+            let step_calls = &calls[ipam_calls_before.min(calls.len())..];
+            if step_calls.is_empty() {
+                judge.fail(&clause, "the IPAM delegate was not called", None);
+            }
+            for call in step_calls
+                .iter()
+                .filter(|c| !plugin_stdins.contains(&c.stdin))
+            {
+                judge.fail(
+                    &clause,
+                    format!(
+                        "the IPAM delegate's {} stdin differs from the plugin's: {}",
+                        call.vars.command.as_deref().unwrap_or("(no command)"),
+                        call.stdin
+                    ),
+                    None,
+                );
+            }
+        }
         self.failures.extend(judge.failures);
         Ok(())
     }
