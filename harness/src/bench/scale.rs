@@ -118,7 +118,13 @@ pub fn run(
             del,
         });
     }
-    let fill_with_plugin = contenders
+    // `--plugin-fill 0` leaves the measurement out.
+    let fillers = if plan.plugin_fill == 0 {
+        &[][..]
+    } else {
+        contenders
+    };
+    let fill_with_plugin = fillers
         .iter()
         .map(|c| {
             progress(&format!(
