@@ -201,10 +201,7 @@ fn attach(
             ),
         });
     }
-    let kernel = Rtnl::open(&netns).map_err(|source| Error::Io {
-        what: format!("opening netlink sockets for CNI_NETNS {:?}", inv.sandbox),
-        source,
-    })?;
+    let kernel = open_kernel(&netns, inv)?;
     if command == Command::Add {
         let result = commands::add::add(&kernel, inv)?;
         Ok(Some(result.to_json(inv.conf.version)))
@@ -230,15 +227,20 @@ fn delete(netns_path: Option<&str>, inv: &Invocation<'_>) -> Result<(), Error> {
             what: format!("opening CNI_NETNS {:?}", inv.sandbox),
             source,
         }),
-        Some(Ok(netns)) => match Rtnl::open(&netns) {
+        Some(Ok(netns)) => match open_kernel(&netns, inv) {
             Ok(kernel) => return commands::del::del(Sandbox::Reachable(&kernel), inv),
-            Err(source) => Sandbox::Unreachable(Error::Io {
-                what: format!("opening netlink sockets for CNI_NETNS {:?}", inv.sandbox),
-                source,
-            }),
+            Err(error) => Sandbox::Unreachable(error),
         },
     };
     commands::del::del::<Rtnl>(sandbox, inv)
+}
+
+/// The route sockets in the runtime's namespace and in `CNI_NETNS`.
+fn open_kernel<'a>(netns: &'a NetnsFile, inv: &Invocation<'_>) -> Result<Rtnl<'a>, Error> {
+    Rtnl::open(netns).map_err(|source| Error::Io {
+        what: format!("opening netlink sockets for CNI_NETNS {:?}", inv.sandbox),
+        source,
+    })
 }
 
 /// `CNI_NETNS` for ADD and CHECK: code 3 when it is not (or no longer) a network namespace.

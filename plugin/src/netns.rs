@@ -3,8 +3,8 @@
 //! Work inside `CNI_NETNS` (opening its route socket, a sysctl write) moves the main thread in
 //! and straight back, as the Go plugins' `ns.Do` does, without the cost of a thread. Nothing
 //! else runs meanwhile: the plugin's only other thread feeds a delegate's stdin, and delegates
-//! run strictly between such steps. Sockets stay bound to the namespace they were opened in, and delegates
-//! are only ever started after the thread is back in the runtime's namespace.
+//! are started strictly between such steps, from the runtime's namespace. Sockets stay bound to
+//! the namespace they were opened in.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -58,9 +58,10 @@ impl NetnsFile {
     }
 
     /// Runs `f` with the calling thread inside this namespace, then moves it back. Err when
-    /// either move fails; a failed return leaves the thread where it must not stay, so that
-    /// error ends the command (its rollback uses sockets opened before, not the thread's
-    /// namespace, for the kernel side).
+    /// either move fails. The way back needs no right the way in did not, so it is not expected
+    /// to fail; if it did, the command fails, its rollback's netlink requests still reach the
+    /// right namespaces (sockets are bound to theirs), but an IPAM release would be started
+    /// from inside `CNI_NETNS`.
     pub fn run<T>(&self, f: impl FnOnce() -> T) -> io::Result<T> {
         let home = File::open("/proc/thread-self/ns/net")?;
         setns(self.fd.as_fd(), CloneFlags::CLONE_NEWNET)?;

@@ -13,8 +13,7 @@ use serde::Serialize;
 
 use super::{InstalledRoute, Link, LowerLink, Namespace, Netlink, NetlinkError, NewVlan, VlanTag};
 
-/// One request as the plugin sent it. Temporary names are recorded as `<temp>`: they are
-/// random by design.
+/// One request as the plugin sent it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum Request {
     LinkByName {
@@ -79,7 +78,6 @@ struct World {
     addresses: HashMap<u32, Vec<IpNet>>,
     routes: HashMap<u32, Vec<InstalledRoute>>,
     next_index: u32,
-    temp_names: Vec<String>,
     failures: HashMap<Op, Errno>,
 }
 
@@ -209,14 +207,6 @@ impl FakeKernel {
         self.requests.borrow_mut().push(request);
     }
 
-    fn shown(&self, name: &str) -> String {
-        if self.world.borrow().temp_names.iter().any(|t| t == name) {
-            "<temp>".to_string()
-        } else {
-            name.to_string()
-        }
-    }
-
     fn injected(&self, op: Op) -> Result<(), NetlinkError> {
         match self.world.borrow().failures.get(&op) {
             Some(errno) => Err(NetlinkError::Kernel(*errno)),
@@ -243,19 +233,15 @@ impl Netlink for FakeKernel {
     fn link_by_name(&self, ns: Namespace, name: &str) -> Result<Option<Link>, NetlinkError> {
         self.record(Request::LinkByName {
             ns,
-            name: self.shown(name),
+            name: name.to_string(),
         });
         Ok(self.find(ns, |l| l.name == name))
     }
 
     fn create_vlan(&self, ns: Namespace, vlan: &NewVlan<'_>) -> Result<(), NetlinkError> {
-        self.world
-            .borrow_mut()
-            .temp_names
-            .push(vlan.temp_name.to_string());
         self.record(Request::CreateVlan {
             ns,
-            temp_name: self.shown(vlan.temp_name),
+            temp_name: vlan.temp_name.to_string(),
             parent_index: vlan.parent_index,
             tag: vlan.tag,
             mtu: vlan.mtu,
