@@ -97,6 +97,32 @@ fn bench_only_start_measures_process_start_and_nothing_else() {
 }
 
 #[test]
+fn bench_plugin_fill_0_leaves_the_fill_out() {
+    cni_conform::kernel::require_vlan();
+    let dir = TempDir::new().unwrap();
+    let output = cni_conform(&[
+        "bench",
+        "--only",
+        "scale",
+        "--scale-points",
+        "0",
+        "--runs",
+        "1",
+        "--plugin-fill",
+        "0",
+        "--alone",
+        "--plugin",
+        path_arg(&reference_vlan()),
+        "--report-dir",
+        path_arg(dir.path()),
+    ]);
+    assert!(output.status.success());
+    let scale = &read_json(&dir.path().join("bench.json"))["scale"];
+    assert_measured(&scale["curve"][0]["add"], "a", 1);
+    assert_eq!(scale["fill_with_plugin"], serde_json::json!([]));
+}
+
+#[test]
 fn bench_quick_measures_every_section_for_both_plugins() {
     cni_conform::kernel::require_vlan();
     let reference = reference_vlan();

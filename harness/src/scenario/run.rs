@@ -633,11 +633,11 @@ impl<'a> Case<'a> {
         }
         let calls = call_log::read(&world.ipam_log()).map_err(|e| e.to_string())?;
         self.ipam_calls_seen = calls.len();
+        let step_calls = calls.get(ipam_calls_before..).unwrap_or_default();
         if let Some(want) = &expect.ipam_calls {
             // `ADD` matches the command alone; `ADD@eth0.3` also the CNI_IFNAME it got.
-            let got: Vec<String> = calls
+            let got: Vec<String> = step_calls
                 .iter()
-                .skip(ipam_calls_before)
                 .zip(
                     want.iter()
                         .map(|w| w.contains('@'))
@@ -665,7 +665,6 @@ impl<'a> Case<'a> {
                 .filter(|e| e.plugin == self.options.plugin_type)
                 .filter_map(|e| serde_json::from_slice(e.stdin.as_bytes()).ok())
                 .collect();
-            let step_calls = &calls[ipam_calls_before.min(calls.len())..];
             if step_calls.is_empty() {
                 judge.fail(&clause, "the IPAM delegate was not called", None);
             }
