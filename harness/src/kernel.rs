@@ -37,18 +37,23 @@ impl std::fmt::Display for KernelInfo {
     }
 }
 
-/// `uname -r`, and whether we are inside the UML guest (the runner marks it in the environment;
-/// the UML kernel's release also ends in neither marker, so the variable is the source of truth).
+/// `uname -r`, and whether we are inside the UML guest.
 pub fn current() -> KernelInfo {
     let release = nix::sys::utsname::uname()
         .map(|u| u.release().to_string_lossy().into_owned())
         .unwrap_or_else(|_| "unknown".into());
-    let backend = if std::env::var("CNI_CONFORM_KERNEL_RUNNER").as_deref() == Ok("uml") {
+    let backend = if inside_uml() {
         Backend::Uml
     } else {
         Backend::Native
     };
     KernelInfo { release, backend }
+}
+
+/// Whether this process runs inside the UML guest. The runner marks it in the environment; the
+/// UML kernel's release carries no marker, so the variable is the source of truth.
+pub fn inside_uml() -> bool {
+    std::env::var("CNI_CONFORM_KERNEL_RUNNER").as_deref() == Ok("uml")
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -19,7 +19,7 @@ pub enum KernelChoice {
 /// one can (or the user insisted on it), otherwise replaces the process with the same command
 /// inside UML. Errors say what is missing.
 pub fn ensure_vlan_kernel(choice: KernelChoice) -> Result<(), String> {
-    if std::env::var("CNI_CONFORM_KERNEL_RUNNER").as_deref() == Ok("uml") {
+    if kernel::inside_uml() {
         return Ok(());
     }
     let native_ok = || kernel::probe_vlan();
@@ -33,7 +33,7 @@ pub fn ensure_vlan_kernel(choice: KernelChoice) -> Result<(), String> {
 /// For work that needs network namespaces and veth but no VLANs: this kernel, unless the user
 /// asked for UML.
 pub fn ensure_namespace_kernel(choice: KernelChoice) -> Result<(), String> {
-    if std::env::var("CNI_CONFORM_KERNEL_RUNNER").as_deref() == Ok("uml") {
+    if kernel::inside_uml() {
         return Ok(());
     }
     match choice {
