@@ -66,23 +66,21 @@ fn row<'a>(rows: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no row {name:?} in {rows}"))
 }
 
+/// `cni-conform bench <options>` of the reference plugin alone; its bench.json.
+fn bench_reference_alone(options: &[&str]) -> Value {
+    let dir = TempDir::new().unwrap();
+    let reference = reference_vlan();
+    let mut args = vec!["bench", "--alone", "--plugin", path_arg(&reference)];
+    args.extend(["--report-dir", path_arg(dir.path())]);
+    args.extend(options);
+    let output = cni_conform(&args);
+    assert!(output.status.success(), "{options:?}");
+    read_json(&dir.path().join("bench.json"))
+}
+
 #[test]
 fn bench_only_start_measures_process_start_and_nothing_else() {
-    let dir = TempDir::new().unwrap();
-    let output = cni_conform(&[
-        "bench",
-        "--only",
-        "start",
-        "--alone",
-        "--runs",
-        "2",
-        "--plugin",
-        path_arg(&reference_vlan()),
-        "--report-dir",
-        path_arg(dir.path()),
-    ]);
-    assert!(output.status.success());
-    let report = read_json(&dir.path().join("bench.json"));
+    let report = bench_reference_alone(&["--only", "start", "--runs", "2"]);
     for name in ["VERSION", "VERSION peak RSS"] {
         assert_measured(row(&report["process_start"], name), "a", 2);
     }
@@ -99,9 +97,7 @@ fn bench_only_start_measures_process_start_and_nothing_else() {
 #[test]
 fn bench_plugin_fill_0_leaves_the_fill_out() {
     cni_conform::kernel::require_vlan();
-    let dir = TempDir::new().unwrap();
-    let output = cni_conform(&[
-        "bench",
+    let report = bench_reference_alone(&[
         "--only",
         "scale",
         "--scale-points",
@@ -110,14 +106,8 @@ fn bench_plugin_fill_0_leaves_the_fill_out() {
         "1",
         "--plugin-fill",
         "0",
-        "--alone",
-        "--plugin",
-        path_arg(&reference_vlan()),
-        "--report-dir",
-        path_arg(dir.path()),
     ]);
-    assert!(output.status.success());
-    let scale = &read_json(&dir.path().join("bench.json"))["scale"];
+    let scale = &report["scale"];
     assert_measured(&scale["curve"][0]["add"], "a", 1);
     assert_eq!(scale["fill_with_plugin"], serde_json::json!([]));
 }
