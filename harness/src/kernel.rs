@@ -3,7 +3,6 @@
 //! fails with a message saying what to install.
 
 use std::io;
-use std::path::{Path, PathBuf};
 
 use futures_util::TryStreamExt;
 use rtnetlink::{LinkVeth, LinkVlan};
@@ -26,28 +25,41 @@ pub enum Backend {
 pub struct KernelInfo {
     pub release: String,
     pub backend: Backend,
+    /// Inside UML: which UML and mode, as the runner describes it (e.g. "user-mode-linux 7.2um1
+    /// from Debian unstable, seccomp mode"), since the package version and the mode matter for
+    /// speed and for which host CPUs it boots on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uml: Option<String>,
 }
 
 impl std::fmt::Display for KernelInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.backend {
-            Backend::Native => write!(f, "Linux {} (native)", self.release),
-            Backend::Uml => write!(f, "Linux {} (User-Mode Linux)", self.release),
+        match (self.backend, &self.uml) {
+            (Backend::Native, _) => write!(f, "Linux {} (native)", self.release),
+            (Backend::Uml, Some(uml)) => {
+                write!(f, "Linux {} (User-Mode Linux: {uml})", self.release)
+            }
+            (Backend::Uml, None) => write!(f, "Linux {} (User-Mode Linux)", self.release),
         }
     }
 }
 
-/// `uname -r`, and whether we are inside the UML guest.
+/// `uname -r`, and whether (and which) UML guest we are inside.
 pub fn current() -> KernelInfo {
     let release = nix::sys::utsname::uname()
         .map(|u| u.release().to_string_lossy().into_owned())
         .unwrap_or_else(|_| "unknown".into());
-    let backend = if inside_uml() {
-        Backend::Uml
+    let (backend, uml) = if inside_uml() {
+        let uml = std::env::var("CNI_CONFORM_UML_DESCRIPTION").ok();
+        (Backend::Uml, uml.filter(|d| !d.is_empty()))
     } else {
-        Backend::Native
+        (Backend::Native, None)
     };
-    KernelInfo { release, backend }
+    KernelInfo {
+        release,
+        backend,
+        uml,
+    }
 }
 
 /// Whether this process runs inside the UML guest. The runner marks it in the environment; the
@@ -61,7 +73,7 @@ pub enum VlanSupportError {
     #[error(
         "this kernel ({release}) cannot create 802.1Q VLAN links ({cause}); run the tests through \
          ci/kernel-runner (plain `cargo test` does, via .cargo/config.toml), which boots User-Mode \
-         Linux: apt-get install -y user-mode-linux kmod"
+         Linux; ci/setup provides it"
     )]
     NoVlan { release: String, cause: String },
     #[error(
@@ -118,13 +130,4 @@ pub fn require_vlan() {
     if let Err(e) = probe_vlan() {
         panic!("{e}");
     }
-}
-
-/// Finds `linux.uml`.
-pub fn uml_binary() -> Option<PathBuf> {
-    let candidates = [Path::new("/usr/bin/linux.uml")];
-    candidates
-        .into_iter()
-        .find(|p| p.exists())
-        .map(Path::to_path_buf)
 }

@@ -26,7 +26,8 @@ pub fn ensure_vlan_kernel(choice: KernelChoice) -> Result<(), String> {
     match choice {
         KernelChoice::Native => native_ok().map_err(|e| e.to_string()),
         KernelChoice::Auto if native_ok().is_ok() => Ok(()),
-        KernelChoice::Auto | KernelChoice::Uml => reexec_in_uml(),
+        KernelChoice::Auto => reexec_in_uml("this kernel lacks 802.1Q"),
+        KernelChoice::Uml => reexec_in_uml("--kernel uml"),
     }
 }
 
@@ -38,18 +39,13 @@ pub fn ensure_namespace_kernel(choice: KernelChoice) -> Result<(), String> {
     }
     match choice {
         KernelChoice::Auto | KernelChoice::Native => Ok(()),
-        KernelChoice::Uml => reexec_in_uml(),
+        KernelChoice::Uml => reexec_in_uml("--kernel uml"),
     }
 }
 
-fn reexec_in_uml() -> Result<(), String> {
-    if kernel::uml_binary().is_none() {
-        return Err(format!(
-            "this kernel ({}) cannot create 802.1Q links and User-Mode Linux is not installed: \
-             apt-get install -y user-mode-linux kmod",
-            kernel::current().release
-        ));
-    }
+/// The embedded runner decides which UML to boot and explains, in one paragraph, when there is
+/// none or it does not boot (exit 127 or 101); its status becomes ours.
+fn reexec_in_uml(why: &str) -> Result<(), String> {
     let mut script = tempfile::Builder::new()
         .prefix("cni-conform-uml-run.")
         .tempfile()
@@ -59,7 +55,7 @@ fn reexec_in_uml() -> Result<(), String> {
         .map_err(|e| format!("cannot write the UML runner script: {e}"))?;
     let exe = std::env::current_exe().map_err(|e| format!("cannot find own binary: {e}"))?;
     eprintln!(
-        "cni-conform: this kernel ({}) lacks 802.1Q; running inside User-Mode Linux",
+        "cni-conform: running inside User-Mode Linux ({why}; host kernel {})",
         kernel::current().release
     );
     let status = Command::new("bash")

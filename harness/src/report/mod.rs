@@ -36,8 +36,9 @@ pub(crate) mod test_support {
     pub fn suite(cases: Vec<CaseReport>, scenario_errors: Vec<String>) -> SuiteReport {
         SuiteReport {
             kernel: KernelInfo {
-                release: "6.1".into(),
+                release: "7.2.7".into(),
                 backend: Backend::Uml,
+                uml: Some("user-mode-linux 7.2um1 from Debian unstable, seccomp mode".into()),
             },
             plugin: "/opt/plugins/my vlan".into(),
             plugin_versions: vec!["1.0.0".into(), "1.1.0".into()],
