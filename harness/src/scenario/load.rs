@@ -5,6 +5,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::model::{NetworkSource, Scenario, Step};
+use super::source::Source;
 
 /// A scenario file that cannot be used, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,6 +132,31 @@ impl Library {
         }
         if s.steps.is_empty() {
             return Err(("steps".into(), "`steps` is empty".into()));
+        }
+        for clause in &s.clauses {
+            match Source::of_clause(&clause.id) {
+                None => {
+                    let prefixes: Vec<&str> = Source::PREFIXES.iter().map(|(p, _)| *p).collect();
+                    return Err((
+                        clause.id.clone(),
+                        format!(
+                            "clause {:?} has no source: its id must start with one of {}",
+                            clause.id,
+                            prefixes.join(", ")
+                        ),
+                    ));
+                }
+                Some(Source::Spec) if clause.section.as_deref().is_none_or(str::is_empty) => {
+                    return Err((
+                        clause.id.clone(),
+                        format!(
+                            "spec clause {:?} needs `section` (the CNI SPEC section it is from)",
+                            clause.id
+                        ),
+                    ));
+                }
+                _ => {}
+            }
         }
         if let NetworkSource::File(name) = &s.network {
             let path = self.fixtures_dir.join(name);
