@@ -127,16 +127,20 @@ pub fn status(
     declined: Option<&Declined>,
     judgement: &Judgement,
 ) -> CaseStatus {
-    if let Some(d) = declined
-        && judgement.profile == Profile::Spec
-        && !d
+    if let Some(d) = declined {
+        let required = d
             .features
             .iter()
-            .any(|f| judgement.required_features.contains(f))
-    {
-        return CaseStatus::Unsupported {
-            features: d.features.clone(),
-            reason: d.message.clone(),
+            .any(|f| judgement.required_features.contains(f));
+        // Declining is a failure wherever the capability is asked for, even when the clause
+        // the refusal broke is a reference one.
+        return if judgement.profile == Profile::Spec && !required {
+            CaseStatus::Unsupported {
+                features: d.features.clone(),
+                reason: d.message.clone(),
+            }
+        } else {
+            CaseStatus::Fail
         };
     }
     let musts = || failures.iter().filter(|f| f.level == Level::Must);
@@ -149,10 +153,73 @@ pub fn status(
     }
 }
 
-/// The source a failed case is counted under: that of its first deciding MUST failure.
+/// The source a failed case is counted under: that of its first deciding MUST failure, or,
+/// for a required capability declined, of the clause the refusal broke.
 pub fn failing_source(failures: &[Failure], profile: Profile) -> Option<Source> {
-    failures
-        .iter()
-        .find(|f| f.level == Level::Must && profile.decides(f.source))
+    let musts = || failures.iter().filter(|f| f.level == Level::Must);
+    musts()
+        .find(|f| profile.decides(f.source))
+        .or_else(|| musts().next())
         .map(|f| f.source)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn must(clause: &str) -> Failure {
+        Failure::new(clause, Level::Must, "1 (add)", "broken")
+    }
+
+    fn judged(profile: Profile, required: &[Feature]) -> Judgement {
+        Judgement {
+            profile,
+            required_features: required.to_vec(),
+        }
+    }
+
+    #[test]
+    fn reference_failures_differ_under_spec_and_fail_under_reference() {
+        let failures = [must("contract.mode.host-master")];
+        let spec = judged(Profile::Spec, &[]);
+        let reference = judged(Profile::Reference, &[]);
+        assert_eq!(status(&failures, None, &spec), CaseStatus::Differs);
+        assert_eq!(status(&failures, None, &reference), CaseStatus::Fail);
+        for clause in ["spec.del.cleanup", "suite.no-leftovers"] {
+            let failures = [must("contract.mode.host-master"), must(clause)];
+            assert_eq!(status(&failures, None, &spec), CaseStatus::Fail, "{clause}");
+            assert_eq!(
+                failing_source(&failures, Profile::Spec),
+                Source::of_clause(clause)
+            );
+        }
+        let warning = [Failure::new("spec.x", Level::Should, "1 (add)", "vague")];
+        assert_eq!(status(&warning, None, &reference), CaseStatus::Pass);
+    }
+
+    #[test]
+    fn a_declined_capability_is_unsupported_only_under_spec_and_unless_required() {
+        let failures = [must("contract.mode.chained")];
+        let declined = Declined {
+            features: vec![Feature::Chaining, Feature::LinkInContainer],
+            message: "code 7: no".into(),
+        };
+        assert_eq!(
+            status(&failures, Some(&declined), &judged(Profile::Spec, &[])),
+            CaseStatus::Unsupported {
+                features: declined.features.clone(),
+                reason: "code 7: no".into()
+            }
+        );
+        for judgement in [
+            judged(Profile::Reference, &[]),
+            judged(Profile::Spec, &[Feature::Chaining]),
+        ] {
+            assert_eq!(
+                status(&failures, Some(&declined), &judgement),
+                CaseStatus::Fail,
+                "{judgement:?}"
+            );
+        }
+    }
 }
