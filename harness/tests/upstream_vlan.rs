@@ -9,6 +9,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use cni_conform::report::table;
 use cni_conform::scenario::{
     CaseStatus, Judgement, Library, Profile, StoredStates, SuiteOptions, SuiteReport, run_suite,
     verdict,
@@ -40,6 +41,11 @@ fn upstream_vlan_gets_exactly_the_recorded_outcomes() {
     };
     let states = StoredStates::new(&library.states_dir());
     let report = run_suite(&library, &options, &states, &|_| {}).expect("suite runs");
+    // The README's tables come from here (`-- --nocapture`): the run as judged by each profile.
+    let report = report.judged(Judgement::default());
+    eprintln!("{}", table::render(&report));
+    let report = report.judged(options.judgement.clone());
+    eprintln!("{}", table::render(&report));
     // One run, judged by both profiles: the same failures, two verdicts.
     let mismatches: Vec<String> = [
         (Profile::Reference, "upstream/vlan.outcomes"),
