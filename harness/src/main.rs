@@ -8,8 +8,8 @@ use clap::{Parser, Subcommand};
 use cni_conform::report;
 use cni_conform::runtime::plugin_argument;
 use cni_conform::scenario::{
-    Feature, Judgement, Library, Profile, Progress, StateOracle, StoredStates, SuiteOptions,
-    run::applicable_versions, run_suite,
+    Feature, Judgement, Library, Profile, Progress, Source, StateOracle, StoredStates,
+    SuiteOptions, run::applicable_versions, run_suite,
 };
 use cni_conform::snapshot::Snapshot;
 use cni_conform::uml::{KernelChoice, ensure_vlan_kernel};
@@ -269,7 +269,11 @@ fn list(library: &Library) -> Result<ExitCode, String> {
         let features: Vec<&str> = s.features.iter().map(|f| f.name()).collect();
         println!("{}\n  {}", s.id, s.description);
         for c in &s.clauses {
-            println!("  clause {} ({:?})", c.id, c.level);
+            let source = Source::of_clause(&c.id).map_or("?", Source::name);
+            match &c.section {
+                Some(section) => println!("  clause {} ({source}, {section}, {:?})", c.id, c.level),
+                None => println!("  clause {} ({source}, {:?})", c.id, c.level),
+            }
         }
         println!(
             "  features: {}",
