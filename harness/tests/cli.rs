@@ -66,7 +66,10 @@ fn list_shows_the_bundled_scenarios() {
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     assert!(stdout.contains("host-master\n"), "{stdout}");
     assert!(
-        stdout.contains("clause contract.mode.host-master (Must)"),
+        stdout.contains("clause contract.mode.host-master (reference, Must)")
+            && stdout.contains(
+                "clause spec.del.cleanup (spec, Section 2: Execution Protocol (DEL), Must)"
+            ),
         "{stdout}"
     );
     assert!(
