@@ -273,3 +273,46 @@ echo '{"cniVersion":"1.1.0","supportedVersions":["1.0.0","1.1.0"]}'
         "{summary}"
     );
 }
+
+#[test]
+fn a_result_without_the_optional_interface_mtu_fails_no_mode_under_spec() {
+    cni_conform::kernel::require_vlan();
+    // The reference plugin with `mtu` taken out of every result it prints: CNI 1.1.0 makes
+    // the field optional, so the host-master mode itself must not fail for it.
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = script_plugin(
+        dir.path(),
+        "no-result-mtu",
+        &format!(
+            r#"config=$(cat)
+out=$(printf '%s' "$config" | {})
+status=$?
+printf '%s' "$out" | tr -d '\n' | sed -E 's/,[[:space:]]*"mtu":[[:space:]]*[0-9]+//g; s/"mtu":[[:space:]]*[0-9]+[[:space:]]*,//g'
+exit $status
+"#,
+            reference_plugin().display()
+        ),
+    );
+    let plugin = plugin.to_str().unwrap();
+    let selection = ["--filter", "host-master", "--versions", "1.1.0"];
+
+    let (out, text, json, _reports) = run(&[&["--plugin", plugin][..], &selection].concat());
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let case = &json["report"]["cases"][0];
+    assert_eq!(case["status"], "differs", "{text}");
+    let clauses: Vec<&str> = case["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["clause"].as_str().unwrap())
+        .collect();
+    assert_eq!(clauses, ["contract.result.interface-mtu"], "{text}");
+
+    let (out, text, json, _reports) = run(&[
+        &["--plugin", plugin, "--profile", "reference"][..],
+        &selection,
+    ]
+    .concat());
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert_eq!(json["report"]["cases"][0]["status"], "fail", "{text}");
+}
