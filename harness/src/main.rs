@@ -8,8 +8,8 @@ use clap::{Parser, Subcommand};
 use cni_conform::report;
 use cni_conform::runtime::plugin_argument;
 use cni_conform::scenario::{
-    Feature, Library, Progress, StateOracle, StoredStates, SuiteOptions, run::applicable_versions,
-    run_suite,
+    Feature, Judgement, Library, Profile, Progress, Source, StateOracle, StoredStates,
+    SuiteOptions, run::applicable_versions, run_suite,
 };
 use cni_conform::snapshot::Snapshot;
 use cni_conform::uml::{KernelChoice, ensure_vlan_kernel};
@@ -78,6 +78,15 @@ struct RunArgs {
     /// check, gc, status, vlan-protocol, ipam-optional, upstream-plugins, concurrency.
     #[arg(long = "skip-feature", value_name = "F")]
     skip_features: Vec<String>,
+    /// What decides pass and fail: spec (the CNI SPEC and the suite's invariants; failures of
+    /// the reference contract are listed as differences) or reference (everything).
+    #[arg(long, value_enum, default_value_t = Profile::Spec, value_name = "PROFILE")]
+    profile: Profile,
+    /// Under --profile spec, a plugin declining this optional capability (chaining,
+    /// link-in-container, vlan-protocol, ipam-optional, gc, status) fails instead of being
+    /// `unsupported` (repeatable).
+    #[arg(long = "require-feature", value_name = "F")]
+    require_features: Vec<String>,
     /// Cases run at once, each in its own sandbox.
     #[arg(long, default_value_t = 4, value_name = "N")]
     jobs: usize,
@@ -143,13 +152,29 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
         .skip_features
         .iter()
         .map(|f| {
-            Feature::ALL
-                .into_iter()
-                .find(|x| x.name() == f)
+            Feature::by_name(f).ok_or_else(|| {
+                let names: Vec<&str> = Feature::ALL.iter().map(|x| x.name()).collect();
+                format!(
+                    "--skip-feature {f:?}: unknown feature; one of {}",
+                    names.join(", ")
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let required_features = args
+        .require_features
+        .iter()
+        .map(|f| {
+            Feature::by_name(f)
+                .filter(|x| x.is_capability())
                 .ok_or_else(|| {
-                    let names: Vec<&str> = Feature::ALL.iter().map(|x| x.name()).collect();
+                    let names: Vec<&str> = Feature::ALL
+                        .iter()
+                        .filter(|x| x.is_capability())
+                        .map(|x| x.name())
+                        .collect();
                     format!(
-                        "--skip-feature {f:?}: unknown feature; one of {}",
+                        "--require-feature {f:?}: not an optional capability; one of {}",
                         names.join(", ")
                     )
                 })
@@ -190,6 +215,10 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
         skip_features,
         jobs: args.jobs,
         timeout: Duration::from_secs(args.timeout),
+        judgement: Judgement {
+            profile: args.profile,
+            required_features,
+        },
     };
     let stored = StoredStates::new(&library.states_dir());
     let printing = PrintingStates(&stored);
@@ -240,7 +269,11 @@ fn list(library: &Library) -> Result<ExitCode, String> {
         let features: Vec<&str> = s.features.iter().map(|f| f.name()).collect();
         println!("{}\n  {}", s.id, s.description);
         for c in &s.clauses {
-            println!("  clause {} ({:?})", c.id, c.level);
+            let source = Source::of_clause(&c.id).map_or("?", Source::name);
+            match &c.section {
+                Some(section) => println!("  clause {} ({source}, {section}, {:?})", c.id, c.level),
+                None => println!("  clause {} ({source}, {:?})", c.id, c.level),
+            }
         }
         println!(
             "  features: {}",

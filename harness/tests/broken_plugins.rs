@@ -13,7 +13,8 @@ use std::time::Duration;
 use broken_variants::{BrokenVariants, reference_plugin};
 use cni_conform::report::{self, reproducer, table};
 use cni_conform::scenario::{
-    CaseStatus, Level, Library, Progress, StoredStates, SuiteOptions, SuiteReport, run_suite,
+    CaseStatus, Judgement, Level, Library, Profile, Progress, StoredStates, SuiteOptions,
+    SuiteReport, run_suite,
 };
 use cni_types::CniVersion;
 use rstest::rstest;
@@ -37,6 +38,10 @@ fn run(plugin: &Path) -> SuiteReport {
         skip_features: vec![],
         jobs: 2,
         timeout: Duration::from_secs(60),
+        judgement: Judgement {
+            profile: Profile::Reference,
+            required_features: vec![],
+        },
     };
     let states = StoredStates::new(&library.states_dir());
     let progress = |_: Progress| {};

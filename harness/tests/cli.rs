@@ -66,7 +66,10 @@ fn list_shows_the_bundled_scenarios() {
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     assert!(stdout.contains("host-master\n"), "{stdout}");
     assert!(
-        stdout.contains("clause contract.mode.host-master (Must)"),
+        stdout.contains("clause contract.mode.host-master (reference, Must)")
+            && stdout.contains(
+                "clause spec.del.cleanup (spec, Section 2: Execution Protocol (DEL), Must)"
+            ),
         "{stdout}"
     );
     assert!(
@@ -151,7 +154,7 @@ fn a_malformed_scenario_file_is_reported_with_file_and_line_and_the_others_run()
     assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
     assert!(stdout.contains(&typo_at_line_4), "{stdout}");
     assert!(
-        stdout.contains("conformance: 1 passed, 0 failed"),
+        stdout.contains("conformance (profile spec): 1 passed, 0 failed"),
         "{stdout}"
     );
     let json: Value =
@@ -176,6 +179,9 @@ fn run_writes_junit_json_markdown_and_a_reproducer_per_failure() {
         "host-master",
         "--versions",
         "0.4.0,1.1.0",
+        // The wrong VLAN id breaks the reference contract: a failure under this profile.
+        "--profile",
+        "reference",
         "--report-dir",
         reports.path().to_str().unwrap(),
     ]);
@@ -248,7 +254,7 @@ fn run_writes_junit_json_markdown_and_a_reproducer_per_failure() {
         "{summary}"
     );
     assert!(
-        summary.contains("- clause contract.mode.host-master (MUST)"),
+        summary.contains("- clause contract.mode.host-master (reference, MUST)"),
         "{summary}"
     );
     assert!(

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use cni_conform::report::table;
 use cni_conform::runtime::reference_plugin;
-use cni_conform::scenario::{Library, Progress, StateOracle, SuiteOptions, run_suite};
+use cni_conform::scenario::{
+    Judgement, Library, Profile, Progress, StateOracle, SuiteOptions, run_suite,
+};
 use cni_conform::snapshot::Snapshot;
 
 struct InstaStates {
@@ -52,6 +54,10 @@ fn reference_plugin_passes_every_scenario() {
         skip_features: vec![],
         jobs: 2,
         timeout: Duration::from_secs(60),
+        judgement: Judgement {
+            profile: Profile::Reference,
+            required_features: vec![],
+        },
     };
     let states = InstaStates {
         dir: library.states_dir(),
@@ -71,5 +77,12 @@ fn reference_plugin_passes_every_scenario() {
     assert!(
         report.passed(),
         "the reference plugin fails the suite:\n{rendered}"
+    );
+    // The spec profile asks less of a plugin, never more: it passes there too.
+    let report = report.judged(Judgement::default());
+    assert!(
+        report.passed(),
+        "the reference plugin fails under profile spec:\n{}",
+        table::render(&report)
     );
 }

@@ -1,6 +1,7 @@
 //! The suite's power to tell plugins apart, itself tested: upstream's `vlan` (Debian's
 //! containernetworking-plugins) is run through every scenario and its outcome per (scenario,
-//! version) must be exactly the stored one in fixtures/upstream/vlan.outcomes. A scenario that
+//! version) must be exactly the stored one, under both profiles: fixtures/upstream/vlan.outcomes
+//! (profile reference) and fixtures/upstream/vlan.spec.outcomes (profile spec). A scenario that
 //! stops catching one of upstream's known defects, or starts failing it for a new reason, shows
 //! up here. Re-record after a deliberate change with UPDATE_UPSTREAM_OUTCOMES=1 and review the
 //! diff.
@@ -9,7 +10,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use cni_conform::report::table;
-use cni_conform::scenario::{CaseStatus, Library, StoredStates, SuiteOptions, run_suite};
+use cni_conform::scenario::{
+    CaseStatus, Judgement, Library, Profile, StoredStates, SuiteOptions, SuiteReport, run_suite,
+    verdict,
+};
 
 const UPSTREAM_VLAN: &str = "/usr/lib/cni/vlan";
 
@@ -30,42 +34,93 @@ fn upstream_vlan_gets_exactly_the_recorded_outcomes() {
         skip_features: vec![],
         jobs: 2,
         timeout: Duration::from_secs(60),
+        judgement: Judgement {
+            profile: Profile::Reference,
+            required_features: vec![],
+        },
     };
     let states = StoredStates::new(&library.states_dir());
     let report = run_suite(&library, &options, &states, &|_| {}).expect("suite runs");
+    // The README's tables come from here (`-- --nocapture`): the run as judged by each profile.
+    let report = report.judged(Judgement::default());
+    eprintln!("{}", table::render(&report));
+    let report = report.judged(options.judgement.clone());
+    eprintln!("{}", table::render(&report));
+    // One run, judged by both profiles: the same failures, two verdicts.
+    let mismatches: Vec<String> = [
+        (Profile::Reference, "upstream/vlan.outcomes"),
+        (Profile::Spec, "upstream/vlan.spec.outcomes"),
+    ]
+    .into_iter()
+    .filter_map(|(profile, file)| {
+        let judged = outcomes_under(&report, profile);
+        compare(&judged, &library.fixtures_dir.join(file))
+    })
+    .collect();
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+/// `(scenario, version, status)` of every case, judged by `profile` (the same judging as
+/// `SuiteReport::judged`, without consuming the report).
+fn outcomes_under(report: &SuiteReport, profile: Profile) -> Vec<(String, String, String)> {
+    let judgement = Judgement {
+        profile,
+        required_features: vec![],
+    };
+    report
+        .cases
+        .iter()
+        .map(|case| {
+            let status = if case.ran() {
+                verdict::status(&case.failures, case.declined.as_ref(), &judgement)
+            } else {
+                case.status.clone()
+            };
+            let word = match &status {
+                CaseStatus::Pass if case.warnings().next().is_some() => "warn",
+                CaseStatus::Pass => "pass",
+                CaseStatus::Fail => "fail",
+                CaseStatus::Differs => "differs",
+                CaseStatus::Unsupported { .. } => "unsupported",
+                CaseStatus::Skip { .. } => "skip",
+            };
+            (
+                case.scenario.clone(),
+                case.version.to_string(),
+                word.to_string(),
+            )
+        })
+        .collect()
+}
+
+/// `None` when the outcomes equal the stored ones (or were just recorded), else the diff.
+fn compare(outcomes: &[(String, String, String)], stored_path: &Path) -> Option<String> {
     let mut actual = String::from(
         "# cni-conform outcomes of /usr/lib/cni/vlan (Debian containernetworking-plugins), one\n\
          # line per case: scenario version status. Recorded by harness/tests/upstream_vlan.rs.\n",
     );
-    for case in &report.cases {
-        let status = match &case.status {
-            CaseStatus::Pass if case.warnings().next().is_some() => "warn",
-            CaseStatus::Pass => "pass",
-            CaseStatus::Fail => "fail",
-            CaseStatus::Skip { .. } => "skip",
-        };
-        actual.push_str(&format!("{} {} {status}\n", case.scenario, case.version));
+    for (scenario, version, status) in outcomes {
+        actual.push_str(&format!("{scenario} {version} {status}\n"));
     }
-    let stored_path = library.fixtures_dir.join("upstream/vlan.outcomes");
     if std::env::var_os("UPDATE_UPSTREAM_OUTCOMES").is_some() {
-        std::fs::write(&stored_path, &actual).expect("write the outcomes");
-        return;
+        std::fs::write(stored_path, &actual).expect("write the outcomes");
+        return None;
     }
-    let stored = std::fs::read_to_string(&stored_path).unwrap_or_else(|e| {
+    let stored = std::fs::read_to_string(stored_path).unwrap_or_else(|e| {
         panic!(
             "{}: {e}; record it with UPDATE_UPSTREAM_OUTCOMES=1",
             stored_path.display()
         )
     });
-    if stored != actual {
+    (stored != actual).then(|| {
         let diff = similar::TextDiff::from_lines(&stored, &actual)
             .unified_diff()
             .header("recorded", "now")
             .to_string();
-        panic!(
-            "upstream vlan's outcomes changed (a scenario lost or gained power, or a different \
-             upstream build is installed):\n{diff}\n{}",
-            table::render(&report)
-        );
-    }
+        format!(
+            "upstream vlan's outcomes in {} changed (a scenario lost or gained power, or a \
+             different upstream build is installed):\n{diff}",
+            stored_path.display()
+        )
+    })
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
-use super::table::{execution_of, level_name};
+use super::table::{clause_label, execution_of, feature_names};
 use crate::scenario::{CaseReport, CaseStatus, Failure, Level, SuiteReport};
 
 /// The suite holding scenario files that could not be loaded.
@@ -32,6 +32,7 @@ pub fn to_junit(report: &SuiteReport) -> Report {
         Property::new("plugin", report.plugin.display().to_string()),
         Property::new("kernel", report.kernel.to_string()),
         Property::new("plugin-versions", report.plugin_versions.join(",")),
+        Property::new("profile", report.judgement.profile.name()),
     ];
     let mut suites: Vec<TestSuite> = Vec::new();
     for case in &report.cases {
@@ -44,7 +45,7 @@ pub fn to_junit(report: &SuiteReport) -> Report {
                 suites.last_mut().expect("just pushed")
             }
         };
-        suite.add_test_case(test_case(case));
+        suite.add_test_case(test_case(report, case));
     }
     if !report.scenario_errors.is_empty() {
         let mut suite = TestSuite::new(SCENARIO_FILES_SUITE);
@@ -65,14 +66,23 @@ pub fn to_junit(report: &SuiteReport) -> Report {
     junit
 }
 
-fn test_case(case: &CaseReport) -> TestCase {
-    let musts: Vec<&Failure> = case
+fn test_case(report: &SuiteReport, case: &CaseReport) -> TestCase {
+    let profile = report.judgement.profile;
+    let (musts, differences): (Vec<&Failure>, Vec<&Failure>) = case
         .failures
         .iter()
         .filter(|f| f.level == Level::Must)
-        .collect();
+        .partition(|f| profile.decides(f.source));
     let status = match &case.status {
-        CaseStatus::Pass => TestCaseStatus::success(),
+        CaseStatus::Pass | CaseStatus::Differs => TestCaseStatus::success(),
+        CaseStatus::Unsupported { features, reason } => {
+            let mut status = TestCaseStatus::skipped();
+            status.set_message(format!(
+                "unsupported ({}): the plugin declined: {reason}",
+                feature_names(features)
+            ));
+            status
+        }
         CaseStatus::Skip { reason } => {
             let mut status = TestCaseStatus::skipped();
             status.set_message(reason.as_str());
@@ -87,8 +97,11 @@ fn test_case(case: &CaseReport) -> TestCase {
                 };
                 status
                     .set_message(format!(
-                        "{} at step {}: {}{more}",
-                        first.clause, first.step, first.message
+                        "{} ({}) at step {}: {}{more}",
+                        first.clause,
+                        first.source.name(),
+                        first.step,
+                        first.message
                     ))
                     .set_type(first.clause.as_str());
             }
@@ -101,11 +114,22 @@ fn test_case(case: &CaseReport) -> TestCase {
         .set_classname(case.scenario.as_str())
         .set_time(Duration::from_millis(saturate(case.duration_ms)));
     let warnings: Vec<&Failure> = case.warnings().collect();
+    let mut out = Vec::new();
+    if !differences.is_empty() && !matches!(case.status, CaseStatus::Unsupported { .. }) {
+        out.push(format!(
+            "Differs from the reference plugin (reference clauses, not failures under profile {}):\n{}",
+            profile.name(),
+            describe_all(case, &differences)
+        ));
+    }
     if !warnings.is_empty() {
-        test_case.set_system_out(format!(
+        out.push(format!(
             "SHOULD warnings (not failures):\n{}",
             describe_all(case, &warnings)
         ));
+    }
+    if !out.is_empty() {
+        test_case.set_system_out(out.join("\n"));
     }
     test_case
 }
@@ -121,9 +145,8 @@ fn describe_all(case: &CaseReport, failures: &[&Failure]) -> String {
 
 fn describe(case: &CaseReport, f: &Failure) -> String {
     let mut out = format!(
-        "clause {} ({})\nstep {}\n{}\n",
-        f.clause,
-        level_name(f.level),
+        "clause {}\nstep {}\n{}\n",
+        clause_label(f),
         f.step,
         f.message
     );
@@ -239,14 +262,14 @@ mod tests {
         assert_eq!(
             message.as_deref(),
             Some(
-                "contract.mode.host-master at step 1 (add): state differs (and 1 more MUST failures)"
+                "contract.mode.host-master (reference) at step 1 (add): state differs (and 1 more MUST failures)"
             )
         );
         assert_eq!(ty.as_deref(), Some("contract.mode.host-master"));
         let description = description.as_deref().unwrap();
         assert!(
             description.contains("expected vs actual:\n-id: 100\n+id: 101")
-                && description.contains("clause spec.del.cleanup (MUST)")
+                && description.contains("clause spec.del.cleanup (spec, MUST)")
                 && !description.contains("says nothing"),
             "{description}"
         );

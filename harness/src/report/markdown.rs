@@ -10,8 +10,10 @@ use std::path::{Path, PathBuf};
 use cni_types::CniVersion;
 
 use super::reproducer;
-use super::table::{Cell, Counts, Matrix, execution_of, level_name, skip_reasons};
-use crate::scenario::{CaseReport, Failure, Level, SuiteReport};
+use super::table::{
+    Cell, Counts, Matrix, clause_label, execution_of, failure_tag, feature_names, skip_reasons,
+};
+use crate::scenario::{CaseReport, CaseStatus, Failure, SuiteReport};
 
 pub fn write(report: &SuiteReport, dir: &Path) -> io::Result<PathBuf> {
     let path = dir.join("summary.md");
@@ -24,19 +26,19 @@ pub fn render(report: &SuiteReport) -> String {
     let mut out = String::new();
     let verdict = if report.passed() { "passed" } else { "FAILED" };
     let _ = writeln!(out, "## cni-conform: {verdict}\n");
+    let profile = report.judgement.profile;
     let _ = writeln!(
         out,
-        "Plugin `{}` (supports {}) on {}.\n",
+        "Plugin `{}` (supports {}) on {}, judged by profile **{}**.\n",
         report.plugin.display(),
         report.plugin_versions.join(", "),
-        report.kernel
+        report.kernel,
+        profile.name()
     );
     let _ = writeln!(
         out,
-        "**{} passed, {} failed, {} skipped** ({} passed with SHOULD warnings, {} scenario file errors) in {:.1} s\n",
-        counts.passed,
-        counts.failed,
-        counts.skipped,
+        "**{}** ({} passed with SHOULD warnings, {} scenario file errors) in {:.1} s\n",
+        counts.headline(profile),
         counts.warned,
         counts.scenario_errors,
         report.duration_ms as f64 / 1000.0
@@ -49,18 +51,41 @@ pub fn render(report: &SuiteReport) -> String {
             let _ = writeln!(out, "- {}", escape(&s));
         }
     }
-    for (level, title) in [
-        (Level::Must, "Failures (MUST)"),
-        (Level::Should, "Warnings (SHOULD)"),
+    let unsupported: Vec<String> = report
+        .cases
+        .iter()
+        .filter_map(|c| match &c.status {
+            CaseStatus::Unsupported { features, reason } => Some(format!(
+                "- {} @ {} ({}): {}",
+                escape(&c.scenario),
+                c.version,
+                feature_names(features),
+                escape(reason)
+            )),
+            _ => None,
+        })
+        .collect();
+    if !unsupported.is_empty() {
+        out.push_str("\n### Unsupported (capability declined with a clean CNI error)\n\n");
+        let _ = writeln!(out, "{}", unsupported.join("\n"));
+    }
+    for (tag, title) in [
+        ("FAIL", "Failures (MUST)"),
+        (
+            "DIFFERS",
+            "Differences from the reference plugin (not failures)",
+        ),
+        ("WARN", "Warnings (SHOULD)"),
     ] {
         let entries: Vec<String> = report
             .cases
             .iter()
+            .filter(|c| !matches!(c.status, CaseStatus::Unsupported { .. }))
             .flat_map(|case| {
                 case.failures
                     .iter()
                     .enumerate()
-                    .filter(move |(_, f)| f.level == level)
+                    .filter(move |(_, f)| failure_tag(report, f) == tag)
                     .map(move |(i, f)| entry(case, i, f))
             })
             .collect();
@@ -101,6 +126,8 @@ fn badge(cell: Cell) -> String {
         Cell::Pass => "✅ pass".into(),
         Cell::Warn => "⚠️ warn".into(),
         Cell::Fail => "❌ **FAIL**".into(),
+        Cell::Differs => "🔸 differs".into(),
+        Cell::Unsupported => "➖ unsupported".into(),
         Cell::Skip => "⏭️ skip".into(),
         Cell::NotRun => "·".into(),
     }
@@ -109,12 +136,11 @@ fn badge(cell: Cell) -> String {
 /// One failure: what broke where, then the details folded.
 fn entry(case: &CaseReport, index: usize, f: &Failure) -> String {
     let mut out = format!(
-        "#### {} @ {}, step {}\n\n- clause {} ({})\n- {}\n- reproducer: `repro/{}`\n",
+        "#### {} @ {}, step {}\n\n- clause {}\n- {}\n- reproducer: `repro/{}`\n",
         escape(&case.scenario),
         case.version,
         f.step,
-        escape(&f.clause),
-        level_name(f.level),
+        escape(&clause_label(f)),
         escape(&f.message),
         reproducer::file_name(case, index)
     );
@@ -168,7 +194,7 @@ fn escape(text: &str) -> String {
 mod tests {
     use super::*;
     use crate::report::test_support::{case, failure, suite};
-    use crate::scenario::CaseStatus;
+    use crate::scenario::Level;
 
     #[test]
     fn table_counts_failures_warnings_skips_and_file_errors() {
@@ -194,14 +220,14 @@ mod tests {
         let text = render(&report);
         for expected in [
             "## cni-conform: FAILED\n",
-            "**2 passed, 1 failed, 1 skipped** (1 passed with SHOULD warnings, 1 scenario file errors) in 1.5 s",
+            "**2 passed, 1 failed (reference 1), 1 skipped** (1 passed with SHOULD warnings, 1 scenario file errors) in 1.5 s",
             "| scenario | 0.1.0 | 0.2.0 | 0.3.0 | 0.3.1 | 0.4.0 | 1.0.0 | 1.1.0 |\n|---|:-:|:-:|:-:|:-:|:-:|:-:|:-:|\n",
             "| host-master | · | · | · | · | · | ❌ **FAIL** | ⚠️ warn |\n",
             "| l2\\_only | ⏭️ skip | · | · | · | · | · | ✅ pass |\n",
             "### Skipped\n\n- l2\\_only @ 0.1.0: plugin does not support 0.1.0\n",
-            "### Failures (MUST)\n\n#### host-master @ 1.0.0, step 1 (add)\n\n- clause contract.mode.host-master (MUST)\n- state &lt;differs&gt;\n- reproducer: `repro/host-master@1.0.0-1.sh`\n",
+            "### Failures (MUST)\n\n#### host-master @ 1.0.0, step 1 (add)\n\n- clause contract.mode.host-master (reference, MUST)\n- state &lt;differs&gt;\n- reproducer: `repro/host-master@1.0.0-1.sh`\n",
             "<details><summary>expected vs actual</summary>\n\n```diff\n-id: 100\n+id: 101\n```\n\n</details>",
-            "### Warnings (SHOULD)\n\n#### host-master @ 1.1.0, step 1 (add)\n\n- clause contract.errors.message (SHOULD)\n- vague\n",
+            "### Warnings (SHOULD)\n\n#### host-master @ 1.1.0, step 1 (add)\n\n- clause contract.errors.message (reference, SHOULD)\n- vague\n",
             "### Scenario file errors\n\n- typo.yaml:4: unknown field\n",
         ] {
             assert!(text.contains(expected), "missing {expected:?} in:\n{text}");

@@ -3,22 +3,27 @@
 //! once ([`Matrix`], [`Counts`]) and rendered both as text and, by the Markdown summary, as a
 //! Markdown table.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
 use cni_types::CniVersion;
 
 use crate::runtime::Execution;
-use crate::scenario::{CaseReport, CaseStatus, Failure, Level, SuiteReport};
+use crate::scenario::verdict::failing_source;
+use crate::scenario::{
+    CaseReport, CaseStatus, Failure, Feature, Level, Profile, Source, SuiteReport,
+};
 
 /// The whole terminal report.
 pub fn render(report: &SuiteReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "plugin {} on {}; plugin supports {}",
+        "plugin {} on {}; plugin supports {}; profile {}",
         report.plugin.display(),
         report.kernel,
-        report.plugin_versions.join(", ")
+        report.plugin_versions.join(", "),
+        report.judgement.profile.name()
     );
     out.push_str(&matrix(report));
     out.push_str(&failures(report));
@@ -37,6 +42,10 @@ pub enum Cell {
     Warn,
     /// A MUST clause failed.
     Fail,
+    /// Only reference clauses failed (spec profile).
+    Differs,
+    /// An optional capability declined cleanly (spec profile).
+    Unsupported,
     Skip,
     /// The scenario does not apply to this version (or was not selected).
     NotRun,
@@ -46,6 +55,8 @@ impl Cell {
     pub fn of(case: &CaseReport) -> Cell {
         match case.status {
             CaseStatus::Fail => Cell::Fail,
+            CaseStatus::Differs => Cell::Differs,
+            CaseStatus::Unsupported { .. } => Cell::Unsupported,
             CaseStatus::Skip { .. } => Cell::Skip,
             CaseStatus::Pass if case.warnings().next().is_some() => Cell::Warn,
             CaseStatus::Pass => Cell::Pass,
@@ -57,6 +68,8 @@ impl Cell {
             Cell::Pass => "pass",
             Cell::Warn => "warn",
             Cell::Fail => "FAIL",
+            Cell::Differs => "differ",
+            Cell::Unsupported => "unsup",
             Cell::Skip => "skip",
             Cell::NotRun => ".",
         }
@@ -101,8 +114,9 @@ pub fn skip_reasons(report: &SuiteReport) -> Vec<String> {
         .collect()
 }
 
-/// One row per scenario, one column per version: pass, FAIL, warn (SHOULD only), skip, or `.`
-/// where the scenario does not apply.
+/// One row per scenario, one column per version: pass, FAIL, warn (SHOULD only), differ
+/// (reference clauses only, spec profile), unsup (capability declined), skip, or `.` where the
+/// scenario does not apply.
 pub fn matrix(report: &SuiteReport) -> String {
     let matrix = Matrix::of(report);
     let width = matrix
@@ -125,6 +139,12 @@ pub fn matrix(report: &SuiteReport) -> String {
         }
         out.push('\n');
     }
+    if report.judgement.profile == Profile::Spec {
+        out.push_str(
+            "(differ: only reference-contract clauses failed, the plugin differs from the \
+             reference plugin; unsup: an optional capability declined with a clean CNI error)\n",
+        );
+    }
     let skips = skip_reasons(report);
     if !skips.is_empty() {
         out.push_str("skipped:\n");
@@ -143,6 +163,35 @@ pub fn level_name(level: Level) -> &'static str {
     }
 }
 
+/// A failure's clause with its source (and CNI SPEC section) and level, e.g.
+/// `spec.del.cleanup (spec, Section 2: Execution Protocol (DEL), MUST)`.
+pub fn clause_label(f: &Failure) -> String {
+    match &f.section {
+        Some(section) => format!(
+            "{} ({}, {section}, {})",
+            f.clause,
+            f.source.name(),
+            level_name(f.level)
+        ),
+        None => format!(
+            "{} ({}, {})",
+            f.clause,
+            f.source.name(),
+            level_name(f.level)
+        ),
+    }
+}
+
+/// How a failure counts under the report's profile: `FAIL`, `DIFFERS` (a reference MUST
+/// clause under the spec profile) or `WARN` (SHOULD).
+pub fn failure_tag(report: &SuiteReport, f: &Failure) -> &'static str {
+    match f.level {
+        Level::Should => "WARN",
+        Level::Must if report.judgement.profile.decides(f.source) => "FAIL",
+        Level::Must => "DIFFERS",
+    }
+}
+
 /// The plugin execution a failure points at, if it has one.
 pub fn execution_of<'a>(case: &'a CaseReport, failure: &Failure) -> Option<&'a Execution> {
     failure.execution.and_then(|i| case.executions.get(i))
@@ -152,19 +201,30 @@ pub fn execution_of<'a>(case: &'a CaseReport, failure: &Failure) -> Option<&'a E
 pub fn failures(report: &SuiteReport) -> String {
     let mut out = String::new();
     for case in report.cases.iter().filter(|c| !c.failures.is_empty()) {
+        if let CaseStatus::Unsupported { features, reason } = &case.status {
+            let _ = writeln!(
+                out,
+                "\nUNSUPPORTED {} @ {} ({}): the plugin declined: {reason}",
+                case.scenario,
+                case.version,
+                feature_names(features)
+            );
+            continue;
+        }
         for f in &case.failures {
-            let tag = match f.level {
-                Level::Must => "FAIL",
-                Level::Should => "WARN",
+            let tag = failure_tag(report, f);
+            let note = if tag == "DIFFERS" {
+                " differs from the reference plugin:"
+            } else {
+                ""
             };
             let _ = writeln!(
                 out,
-                "\n{tag} {} @ {} step {} clause {} ({})\n  {}",
+                "\n{tag} {} @ {} step {} clause {}\n {note} {}",
                 case.scenario,
                 case.version,
                 f.step,
-                f.clause,
-                level_name(f.level),
+                clause_label(f),
                 f.message
             );
             if let Some(diff) = &f.diff {
@@ -187,10 +247,18 @@ pub fn failures(report: &SuiteReport) -> String {
 }
 
 /// How the cases came out (warned cases are counted within passed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Counts {
     pub passed: usize,
     pub failed: usize,
+    /// Failed cases by the source of their first deciding MUST failure.
+    pub failed_by_source: BTreeMap<Source, usize>,
+    pub differ: usize,
+    pub unsupported: usize,
+    /// The capabilities of the `unsupported` cases.
+    pub unsupported_features: BTreeSet<Feature>,
+    /// Capabilities some case showed the plugin declining (whatever the profile made of it).
+    pub declined: BTreeSet<Feature>,
     pub skipped: usize,
     pub warned: usize,
     pub scenario_errors: usize,
@@ -200,24 +268,87 @@ impl Counts {
     pub fn of(report: &SuiteReport) -> Counts {
         let cells: Vec<Cell> = report.cases.iter().map(Cell::of).collect();
         let count = |wanted: &[Cell]| cells.iter().filter(|c| wanted.contains(c)).count();
+        let mut failed_by_source = BTreeMap::new();
+        for case in report.cases.iter().filter(|c| c.status == CaseStatus::Fail) {
+            if let Some(source) = failing_source(&case.failures, report.judgement.profile) {
+                *failed_by_source.entry(source).or_insert(0) += 1;
+            }
+        }
         Counts {
             passed: count(&[Cell::Pass, Cell::Warn]),
             failed: count(&[Cell::Fail]),
+            failed_by_source,
+            differ: count(&[Cell::Differs]),
+            unsupported: count(&[Cell::Unsupported]),
+            unsupported_features: report
+                .cases
+                .iter()
+                .filter_map(|c| match &c.status {
+                    CaseStatus::Unsupported { features, .. } => Some(features.iter().copied()),
+                    _ => None,
+                })
+                .flatten()
+                .collect(),
+            declined: report
+                .cases
+                .iter()
+                .filter_map(|c| c.declined.as_ref())
+                .flat_map(|d| d.features.iter().copied())
+                .collect(),
             skipped: count(&[Cell::Skip]),
             warned: count(&[Cell::Warn]),
             scenario_errors: report.scenario_errors.len(),
         }
     }
+
+    /// `210 passed, 12 failed (spec 9, suite 3), 96 differ from the reference, 40 unsupported
+    /// (chaining), 67 skipped`: the verdict's numbers, the same in the terminal and Markdown.
+    pub fn headline(&self, profile: Profile) -> String {
+        let mut out = format!("{} passed, {} failed", self.passed, self.failed);
+        if !self.failed_by_source.is_empty() {
+            let parts: Vec<String> = self
+                .failed_by_source
+                .iter()
+                .map(|(source, n)| format!("{} {n}", source.name()))
+                .collect();
+            let _ = write!(out, " ({})", parts.join(", "));
+        }
+        let names =
+            |set: &BTreeSet<Feature>| feature_names(&set.iter().copied().collect::<Vec<_>>());
+        if profile == Profile::Spec {
+            let _ = write!(
+                out,
+                ", {} differ from the reference, {} unsupported",
+                self.differ, self.unsupported
+            );
+            if !self.unsupported_features.is_empty() {
+                let _ = write!(out, " ({})", names(&self.unsupported_features));
+            }
+        } else if !self.declined.is_empty() {
+            let _ = write!(out, " (capabilities declined: {})", names(&self.declined));
+        }
+        let _ = write!(out, ", {} skipped", self.skipped);
+        out
+    }
 }
 
-/// The closing line: `N passed, N failed, N skipped` (warnings counted within passed).
+/// `chaining, link-in-container`.
+pub fn feature_names(features: &[Feature]) -> String {
+    features
+        .iter()
+        .map(|f| f.name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The closing line: `conformance (profile spec): N passed, N failed (spec N, suite N), ...`
+/// (warnings counted within passed).
 pub fn summary(report: &SuiteReport) -> String {
     let c = Counts::of(report);
     format!(
-        "\nconformance: {} passed, {} failed, {} skipped ({} passed with SHOULD warnings; {} scenario file errors) in {:.1} s\n",
-        c.passed,
-        c.failed,
-        c.skipped,
+        "\nconformance (profile {}): {} ({} passed with SHOULD warnings; {} scenario file errors) in {:.1} s\n",
+        report.judgement.profile.name(),
+        c.headline(report.judgement.profile),
         c.warned,
         c.scenario_errors,
         report.duration_ms as f64 / 1000.0

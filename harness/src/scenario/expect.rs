@@ -4,7 +4,8 @@
 use cni_types::{CniError, CniVersion};
 use serde::Serialize;
 
-use super::model::{Expect, Level, Outcome, ResultExpect, Scenario};
+use super::model::{Expect, Level, ResultExpect, Scenario};
+use super::source::Source;
 use crate::runtime::{ChainError, ChainRun, PluginResult};
 
 /// The clause every leftover (link, address, IPAM reservation) after a failed ADD or a DEL
@@ -17,11 +18,31 @@ pub const PROTOCOL: &str = "spec.output.protocol";
 pub const MESSAGE: &str = "contract.errors.message-names-the-problem";
 /// A problem of the harness or the scenario itself, not of the plugin.
 pub const HARNESS: &str = "suite.harness";
+/// The `mtu` of a result's interface (CNI 1.1.0): optional in the spec, always reported by the
+/// reference plugin. Its own clause, so a mode's scenario does not fail for a missing `mtu`.
+pub const INTERFACE_MTU: &str = "contract.result.interface-mtu";
+/// A VERSION answer that is not a version reply (not JSON, no `supportedVersions`, an error,
+/// a crash): the run has no versions to test, and this is its one failed case.
+pub const VERSION_REPLY: &str = "spec.version.reply";
+
+/// The CNI SPEC section of the clauses the suite applies to every scenario.
+fn builtin_section(clause: &str) -> Option<&'static str> {
+    match clause {
+        PROTOCOL => Some("Section 2: Execution Protocol (Result; Error)"),
+        VERSION_REPLY => Some("Section 2: Execution Protocol (VERSION)"),
+        _ => None,
+    }
+}
 
 /// One broken expectation.
 #[derive(Debug, Clone, Serialize)]
 pub struct Failure {
     pub clause: String,
+    /// Read off the clause id: which rule book the broken clause is from.
+    pub source: Source,
+    /// The CNI SPEC section, for `spec` clauses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub section: Option<String>,
     pub level: Level,
     /// 1-based step number and its kind, e.g. `3 (del)`.
     pub step: String,
@@ -32,6 +53,23 @@ pub struct Failure {
     /// Index into the case's executions of the plugin run that shows the failure.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub execution: Option<usize>,
+}
+
+impl Failure {
+    /// A failure of `clause`, its source read off the id and, for the suite's built-in spec
+    /// clauses, its section filled in.
+    pub fn new(clause: &str, level: Level, step: &str, message: impl Into<String>) -> Failure {
+        Failure {
+            clause: clause.to_string(),
+            source: Source::of_clause(clause).unwrap_or(Source::Reference),
+            section: builtin_section(clause).map(str::to_string),
+            level,
+            step: step.to_string(),
+            message: message.into(),
+            diff: None,
+            execution: None,
+        }
+    }
 }
 
 /// What a plugin-running step came to, in the terms expectations speak.
@@ -93,20 +131,22 @@ pub struct Judge<'a> {
 impl<'a> Judge<'a> {
     pub fn fail(&mut self, clause: &str, message: impl Into<String>, diff: Option<String>) {
         let level = self.level_of(clause);
+        let declared = self.scenario.clauses.iter().find(|c| c.id == clause);
+        let mut failure = Failure::new(clause, level, &self.step, message);
+        if let Some(section) = declared.and_then(|c| c.section.clone()) {
+            failure.section = Some(section);
+        }
         self.failures.push(Failure {
-            clause: clause.to_string(),
-            level,
-            step: self.step.clone(),
-            message: message.into(),
             diff,
             execution: self.execution,
+            ..failure
         });
     }
 
     fn level_of(&self, clause: &str) -> Level {
         match clause {
             MESSAGE => Level::Should,
-            NO_LEFTOVERS | PROTOCOL | HARNESS => Level::Must,
+            NO_LEFTOVERS | PROTOCOL | HARNESS | INTERFACE_MTU => Level::Must,
             _ => self
                 .scenario
                 .clauses
@@ -134,9 +174,7 @@ impl<'a> Judge<'a> {
             self.fail(PROTOCOL, format!("protocol violation: {v}"), None);
             return;
         }
-        let want_failure = expect.outcome == Some(Outcome::Failure)
-            || expect.code.is_some()
-            || expect.code_at_least.is_some();
+        let want_failure = expect.wants_failure();
         match (&outcome.error, want_failure) {
             (None, false) => {}
             (Some(e), false) => self.fail(
@@ -254,9 +292,11 @@ impl<'a> Judge<'a> {
                     .find(|i| &i.name == name)
                     .and_then(|i| i.mtu);
                 if actual != Some(*mtu) {
-                    problems.push(format!(
-                        "interface {name} mtu is {actual:?}, expected {mtu}"
-                    ));
+                    self.fail(
+                        INTERFACE_MTU,
+                        format!("result: interface {name} mtu is {actual:?}, expected {mtu}"),
+                        Some(json.clone()),
+                    );
                 }
             }
         }

@@ -5,6 +5,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::model::{NetworkSource, Scenario, Step};
+use super::source::Source;
 
 /// A scenario file that cannot be used, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,6 +133,31 @@ impl Library {
         if s.steps.is_empty() {
             return Err(("steps".into(), "`steps` is empty".into()));
         }
+        for clause in &s.clauses {
+            match Source::of_clause(&clause.id) {
+                None => {
+                    let prefixes: Vec<&str> = Source::PREFIXES.iter().map(|(p, _)| *p).collect();
+                    return Err((
+                        clause.id.clone(),
+                        format!(
+                            "clause {:?} has no source: its id must start with one of {}",
+                            clause.id,
+                            prefixes.join(", ")
+                        ),
+                    ));
+                }
+                Some(Source::Spec) if clause.section.as_deref().is_none_or(str::is_empty) => {
+                    return Err((
+                        clause.id.clone(),
+                        format!(
+                            "spec clause {:?} needs `section` (the CNI SPEC section it is from)",
+                            clause.id
+                        ),
+                    ));
+                }
+                _ => {}
+            }
+        }
         if let NetworkSource::File(name) = &s.network {
             let path = self.fixtures_dir.join(name);
             let text = std::fs::read_to_string(&path).map_err(|e| {
@@ -195,4 +221,47 @@ impl Step {
 /// 1-based line of the first occurrence of `needle`, to point at the offending value.
 fn line_of(text: &str, needle: &str) -> Option<usize> {
     text.lines().position(|l| l.contains(needle)).map(|i| i + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Loads a one-step scenario whose clause list is `clauses` (YAML), from a temp library.
+    fn load_with_clauses(clauses: &str) -> Result<Scenario, ScenarioFileError> {
+        let dir = tempfile::tempdir().unwrap();
+        let scenarios = dir.path().join("scenarios");
+        std::fs::create_dir(&scenarios).unwrap();
+        let file = scenarios.join("s.yaml");
+        std::fs::write(
+            &file,
+            format!(
+                "description: d\nclauses:\n{clauses}\nnetwork: {{cniVersion: 1.0.0, name: n, plugins: []}}\nsteps:\n  - add: {{}}\n"
+            ),
+        )
+        .unwrap();
+        Library::at(&scenarios).load(&file)
+    }
+
+    #[test]
+    fn every_clause_has_a_source_and_spec_clauses_a_section() {
+        let no_source = load_with_clauses("  - {id: mode.chained, level: MUST}").unwrap_err();
+        assert_eq!(no_source.line, Some(3), "{no_source}");
+        assert!(
+            no_source
+                .message
+                .contains("must start with one of spec., suite., contract."),
+            "{no_source}"
+        );
+        let no_section =
+            load_with_clauses("  - {id: spec.del.idempotent, level: MUST}").unwrap_err();
+        assert!(
+            no_section.message.contains("needs `section`"),
+            "{no_section}"
+        );
+        load_with_clauses(
+            "  - {id: spec.del.idempotent, level: MUST, section: \"Section 2\"}\n  - {id: contract.x, level: SHOULD}",
+        )
+        .unwrap();
+    }
 }

@@ -5,10 +5,14 @@ pub mod expect;
 pub mod load;
 pub mod model;
 pub mod run;
+pub mod source;
 pub mod states;
+pub mod verdict;
 
 pub use expect::Failure;
 pub use load::{Library, ScenarioFileError};
 pub use model::{Feature, Level, Scenario};
-pub use run::{CaseReport, CaseStatus, Progress, SuiteOptions, SuiteReport, run_suite};
+pub use run::{CaseReport, Progress, SuiteOptions, SuiteReport, run_suite};
+pub use source::Source;
 pub use states::{StateOracle, StoredStates};
+pub use verdict::{CaseStatus, Judgement, Profile};

@@ -62,9 +62,14 @@ fn default_pod() -> String {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Clause {
-    /// e.g. `spec.del.idempotent`, `contract.chained.derived-name`.
+    /// e.g. `spec.del.idempotent`, `contract.chained.derived-name`; the prefix is the clause's
+    /// source (`spec.`, `suite.`, `contract.` = reference, see [`super::verdict::Source`]).
     pub id: String,
     pub level: Level,
+    /// For `spec.` clauses: the CNI SPEC section the rule is in, e.g. `Section 2: Execution
+    /// Protocol (DEL)` (required there, so every spec failure points at its text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub section: Option<String>,
     /// What the clause says, quoted or paraphrased, for reports.
     #[serde(default)]
     pub text: String,
@@ -108,6 +113,25 @@ impl Feature {
         Feature::UpstreamPlugins,
         Feature::Concurrency,
     ];
+
+    /// Optional capabilities the CNI spec does not require of a VLAN plugin: a plugin may
+    /// decline them (a clean CNI error, nothing left behind) and be `unsupported`, not failed,
+    /// under the spec profile. The others are spec behaviour (CHECK) or about the environment.
+    pub fn is_capability(self) -> bool {
+        matches!(
+            self,
+            Feature::Chaining
+                | Feature::LinkInContainer
+                | Feature::Gc
+                | Feature::Status
+                | Feature::VlanProtocol
+                | Feature::IpamOptional
+        )
+    }
+
+    pub fn by_name(name: &str) -> Option<Feature> {
+        Feature::ALL.into_iter().find(|f| f.name() == name)
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -342,6 +366,15 @@ pub struct Expect {
     pub links_present: Vec<String>,
     #[serde(default)]
     pub links_absent: Vec<String>,
+}
+
+impl Expect {
+    /// Whether the step must fail (an `outcome: failure` or an error code is expected).
+    pub fn wants_failure(&self) -> bool {
+        self.outcome == Some(Outcome::Failure)
+            || self.code.is_some()
+            || self.code_at_least.is_some()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]

@@ -12,12 +12,13 @@ use cni_types::CniVersion;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::expect::{Failure, HARNESS, Judge, NO_LEFTOVERS, PROTOCOL, StepOutcome};
+use super::expect::{Failure, HARNESS, Judge, NO_LEFTOVERS, PROTOCOL, StepOutcome, VERSION_REPLY};
 use super::load::{Library, ScenarioFileError};
 use super::model::{
     Concurrent, Exec, Expect, Feature, Level, NetworkSource, PrevResult, Scenario, Step,
 };
 use super::states::StateOracle;
+use super::verdict::{self, CaseStatus, Declined, Judgement};
 use crate::fixtures::call_log;
 use crate::kernel::{self, KernelInfo};
 use crate::runtime::{
@@ -44,17 +45,8 @@ pub struct SuiteOptions {
     pub jobs: usize,
     /// Per plugin execution.
     pub timeout: Duration,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-#[serde(tag = "status", rename_all = "lowercase")]
-pub enum CaseStatus {
-    Pass,
-    /// At least one MUST clause failed.
-    Fail,
-    Skip {
-        reason: String,
-    },
+    /// Profile and required capabilities the cases are judged by.
+    pub judgement: Judgement,
 }
 
 /// One scenario at one CNI version.
@@ -66,6 +58,10 @@ pub struct CaseReport {
     pub status: CaseStatus,
     /// MUST failures and SHOULD warnings, in step order.
     pub failures: Vec<Failure>,
+    /// Set when the plugin declined a capability of the scenario cleanly, whatever the profile
+    /// made of it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub declined: Option<Declined>,
     pub executions: Vec<Execution>,
     pub duration_ms: u128,
     /// For reproducers: the sandbox the case ran in.
@@ -92,10 +88,17 @@ impl CaseReport {
     pub fn warnings(&self) -> impl Iterator<Item = &Failure> {
         self.failures.iter().filter(|f| f.level == Level::Should)
     }
+
+    /// Whether this case ran (was not skipped), so a verdict applies.
+    pub fn ran(&self) -> bool {
+        !matches!(self.status, CaseStatus::Skip { .. })
+    }
 }
 
 #[derive(Debug, Serialize)]
 pub struct SuiteReport {
+    /// What the statuses mean: the profile and the required capabilities.
+    pub judgement: Judgement,
     pub kernel: KernelInfo,
     pub plugin: PathBuf,
     /// What the plugin answered to VERSION.
@@ -109,6 +112,16 @@ impl SuiteReport {
     /// Non-zero exit iff a MUST clause failed or a scenario file could not be used.
     pub fn passed(&self) -> bool {
         self.scenario_errors.is_empty() && self.cases.iter().all(|c| c.status != CaseStatus::Fail)
+    }
+
+    /// The same run judged by another profile (or other required capabilities): the failures
+    /// stay, the statuses follow the new judgement.
+    pub fn judged(mut self, judgement: Judgement) -> SuiteReport {
+        for case in self.cases.iter_mut().filter(|c| c.ran()) {
+            case.status = verdict::status(&case.failures, case.declined.as_ref(), &judgement);
+        }
+        self.judgement = judgement;
+        self
     }
 }
 
@@ -133,7 +146,21 @@ pub fn run_suite(
 ) -> Result<SuiteReport, String> {
     let started = Instant::now();
     let (scenarios, errors) = library.load_all();
-    let plugin_versions = plugin_versions(options)?;
+    let plugin_versions = match plugin_versions(options)? {
+        Ok(versions) => versions,
+        Err(case) => {
+            // No versions to run anything at: the broken VERSION answer is the one case.
+            return Ok(SuiteReport {
+                judgement: options.judgement.clone(),
+                kernel: kernel::current(),
+                plugin: options.plugin.clone(),
+                plugin_versions: vec![],
+                cases: vec![*case],
+                scenario_errors: errors.iter().map(ScenarioFileError::to_string).collect(),
+                duration_ms: started.elapsed().as_millis(),
+            });
+        }
+    };
     let matcher = options.filter.as_deref().map(Matcher::new).transpose()?;
     let mut cases: Vec<(&Scenario, CniVersion, Option<String>)> = Vec::new();
     for scenario in scenarios
@@ -188,6 +215,7 @@ pub fn run_suite(
     let mut reports = reports.into_inner().unwrap_or_else(|e| e.into_inner());
     reports.sort_by_key(|(i, _)| *i);
     Ok(SuiteReport {
+        judgement: options.judgement.clone(),
         kernel: kernel::current(),
         plugin: options.plugin.clone(),
         plugin_versions,
@@ -243,6 +271,7 @@ fn skipped(scenario: &Scenario, version: CniVersion, reason: &str) -> CaseReport
             reason: reason.to_string(),
         },
         failures: vec![],
+        declined: None,
         executions: vec![],
         duration_ms: 0,
         topology: scenario.topology.clone(),
@@ -252,8 +281,10 @@ fn skipped(scenario: &Scenario, version: CniVersion, reason: &str) -> CaseReport
     }
 }
 
-/// Asks the plugin under test for its versions (VERSION needs no namespace).
-fn plugin_versions(options: &SuiteOptions) -> Result<Vec<String>, String> {
+/// Asks the plugin under test for its versions (VERSION needs no namespace). `Err` when it
+/// cannot be run at all; `Ok(Err(case))` when it answered with something other than a version
+/// reply: a failed case of the spec's VERSION clause, with the raw answer.
+fn plugin_versions(options: &SuiteOptions) -> Result<Result<Vec<String>, Box<CaseReport>>, String> {
     let request = crate::runtime::ExecRequest {
         plugin: options.plugin_type.clone(),
         binary: options.plugin.clone(),
@@ -265,14 +296,40 @@ fn plugin_versions(options: &SuiteOptions) -> Result<Vec<String>, String> {
     };
     let execution = crate::runtime::execute(&request, None)
         .map_err(|e| format!("cannot run {}: {e}", options.plugin.display()))?;
-    match execution.outcome {
-        Outcome::Success(SuccessOutput::Version(info)) => Ok(info.supported_versions),
-        other => Err(format!(
-            "{} did not answer VERSION with a version reply: {other:?}; stderr: {}",
-            options.plugin.display(),
-            execution.stderr.to_string_lossy()
-        )),
+    if let Outcome::Success(SuccessOutput::Version(info)) = &execution.outcome {
+        return Ok(Ok(info.supported_versions.clone()));
     }
+    let answer = match &execution.outcome {
+        Outcome::Violation(v) => format!("{:?}: {}", v.kind, v.detail),
+        Outcome::Error(e) => format!("a CNI error, code {}: {}", e.code, e.msg),
+        other => format!("{other:?}"),
+    };
+    let mut failure = Failure::new(
+        VERSION_REPLY,
+        Level::Must,
+        "1 (version)",
+        format!("VERSION did not get a version reply: {answer}"),
+    );
+    failure.diff = Some(format!(
+        "stdout as printed:\n{}",
+        execution.stdout.to_string_lossy()
+    ));
+    failure.execution = Some(0);
+    let mut case = CaseReport {
+        scenario: "version".into(),
+        version: CniVersion::LATEST,
+        status: CaseStatus::Fail,
+        failures: vec![failure],
+        declined: None,
+        executions: vec![execution],
+        duration_ms: 0,
+        topology: Topology::default(),
+        pod: String::new(),
+        sandbox_dir: None,
+        steps: vec![],
+    };
+    case.status = verdict::status(&case.failures, None, &options.judgement);
+    Ok(Err(Box::new(case)))
 }
 
 struct Matcher(globset::GlobMatcher);
@@ -315,25 +372,27 @@ pub fn run_case(
         steps: Vec::new(),
     };
     if let Err(message) = case.run(library) {
-        case.failures.push(Failure {
-            clause: HARNESS.into(),
-            level: Level::Must,
-            step: "setup".into(),
-            message,
-            diff: None,
-            execution: None,
-        });
+        case.failures
+            .push(Failure::new(HARNESS, Level::Must, "setup", message));
     }
-    let failed = case.failures.iter().any(|f| f.level == Level::Must);
+    let declined = verdict::declined(
+        scenario,
+        &case.failures,
+        &case.executions,
+        &|label| {
+            case.steps
+                .iter()
+                .find(|s| s.label == label)
+                .and_then(|s| s.step.expect())
+        },
+        &options.plugin_type,
+    );
     CaseReport {
         scenario: scenario.id.clone(),
         version,
-        status: if failed {
-            CaseStatus::Fail
-        } else {
-            CaseStatus::Pass
-        },
+        status: verdict::status(&case.failures, declined.as_ref(), &options.judgement),
         failures: case.failures,
+        declined,
         executions: case.executions,
         duration_ms: started.elapsed().as_millis(),
         topology: scenario.topology.clone(),
@@ -432,14 +491,8 @@ impl<'a> Case<'a> {
                 executions: first_execution..self.executions.len(),
             });
             if let Err(message) = outcome {
-                self.failures.push(Failure {
-                    clause: HARNESS.into(),
-                    level: Level::Must,
-                    step: label,
-                    message,
-                    diff: None,
-                    execution: None,
-                });
+                self.failures
+                    .push(Failure::new(HARNESS, Level::Must, &label, message));
                 break;
             }
         }
