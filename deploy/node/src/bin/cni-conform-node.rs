@@ -1,0 +1,249 @@
+//! `cni-conform-node`: the conformance DaemonSet's program. It runs `cni-conform run` (the
+//! binary beside this one) with a report folder, prints the Markdown summary to the pod's log,
+//! records the node's name and the suite's exit status in the report folder, and then stays up
+//! (until SIGTERM) so the reports can be fetched with `kubectl cp`. The image has no shell, so the
+//! readiness probe is `cni-conform-node done`: ready means finished, whatever the verdict.
+//!
+//! ```text
+//! cni-conform-node [--report-dir DIR] [--node NAME] [--exit] -- CNI-CONFORM-RUN-ARGS...
+//! cni-conform-node done [--report-dir DIR]
+//! ```
+//! Files it adds to the report folder: `node` (the node's name: `--node`, else `$NODE_NAME`,
+//! else the host name) and, written last, `exit-status` (`cni-conform`'s exit status; 128+N
+//! when killed by signal N; 127 when it could not be started). `--exit` exits with that status
+//! instead of waiting (for a Job, or a run by hand).
+
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use cni_vlan_node::wait_for_termination;
+
+const USAGE: &str = "usage: cni-conform-node [--report-dir DIR] [--node NAME] [--exit] -- \
+                     CNI-CONFORM-RUN-ARGS...\n       cni-conform-node done [--report-dir DIR]";
+
+#[derive(Debug, PartialEq, Eq)]
+struct Options {
+    done: bool,
+    report_dir: PathBuf,
+    node: Option<String>,
+    exit: bool,
+    run_args: Vec<String>,
+}
+
+fn parse(args: &[String]) -> Result<Options, String> {
+    let mut options = Options {
+        done: false,
+        report_dir: PathBuf::from("/reports"),
+        node: None,
+        exit: false,
+        run_args: vec![],
+    };
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        let mut value = |flag: &str| {
+            rest.next()
+                .cloned()
+                .ok_or_else(|| format!("{flag} needs a value"))
+        };
+        match arg.as_str() {
+            "done" => options.done = true,
+            "--report-dir" => options.report_dir = value(arg)?.into(),
+            "--node" => options.node = Some(value(arg)?),
+            "--exit" => options.exit = true,
+            "--" => {
+                options.run_args = rest.cloned().collect();
+                break;
+            }
+            other => {
+                return Err(format!(
+                    "unknown argument {other:?} (cni-conform's go after --)"
+                ));
+            }
+        }
+    }
+    if options
+        .run_args
+        .iter()
+        .any(|a| a == "--report-dir" || a.starts_with("--report-dir="))
+    {
+        return Err("give --report-dir before --, not to cni-conform".into());
+    }
+    Ok(options)
+}
+
+fn log(message: &str) {
+    cni_vlan_node::log("cni-conform-node", message);
+}
+
+fn node_name(given: Option<String>) -> String {
+    given
+        .or_else(|| std::env::var("NODE_NAME").ok().filter(|n| !n.is_empty()))
+        .or_else(|| {
+            fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Writes a small file whole or not at all (the collector may read it at any time).
+fn write_file(path: &Path, text: &str) -> io::Result<()> {
+    let temp = path.with_extension("tmp");
+    fs::write(&temp, text)?;
+    fs::rename(&temp, path)
+}
+
+/// `cni-conform` beside this program.
+fn suite_binary() -> io::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    Ok(exe.with_file_name("cni-conform"))
+}
+
+/// Runs the suite and returns its exit status as a number (see the module's doc).
+fn run_suite(options: &Options) -> Result<i32, String> {
+    let dir = &options.report_dir;
+    fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let status_file = dir.join("exit-status");
+    match fs::remove_file(&status_file) {
+        Ok(()) => log("removed the exit-status of an earlier run; running again"),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("cannot remove {}: {e}", status_file.display())),
+    }
+    let node = node_name(options.node.clone());
+    write_file(&dir.join("node"), &format!("{node}\n"))
+        .map_err(|e| format!("cannot write {}: {e}", dir.join("node").display()))?;
+    let suite = suite_binary().map_err(|e| format!("cannot find own binary: {e}"))?;
+    let mut command = Command::new(&suite);
+    command.args(&options.run_args).arg("--report-dir").arg(dir);
+    log(&format!(
+        "node {node}: {} {} --report-dir {}",
+        suite.display(),
+        options.run_args.join(" "),
+        dir.display()
+    ));
+    let code = match command.status() {
+        Ok(status) => status
+            .code()
+            .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)),
+        Err(e) => {
+            log(&format!("cannot start {}: {e}", suite.display()));
+            127
+        }
+    };
+    let summary = dir.join("summary.md");
+    let mut out = io::stdout().lock();
+    match fs::read_to_string(&summary) {
+        Ok(text) => {
+            let _ = writeln!(out, "\n----- {} -----\n{text}", summary.display());
+        }
+        Err(e) => {
+            let _ = writeln!(out, "\n(no summary: {}: {e})", summary.display());
+        }
+    }
+    let _ = out.flush();
+    write_file(&status_file, &format!("{code}\n"))
+        .map_err(|e| format!("cannot write {}: {e}", status_file.display()))?;
+    let verdict = match code {
+        0 => "PASS",
+        1 => "FAIL",
+        _ => "ERROR",
+    };
+    log(&format!(
+        "node {node}: {verdict} (cni-conform exit status {code}); reports in {} \
+         (report.xml, report.json, summary.md, repro/)",
+        dir.display()
+    ));
+    Ok(code)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let options = match parse(&args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("cni-conform-node: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    if options.done {
+        let status_file = options.report_dir.join("exit-status");
+        return if status_file.is_file() {
+            ExitCode::SUCCESS
+        } else {
+            eprintln!(
+                "cni-conform-node: {} not written yet",
+                status_file.display()
+            );
+            ExitCode::FAILURE
+        };
+    }
+    let code = match run_suite(&options) {
+        Ok(code) => code,
+        Err(e) => {
+            log(&e);
+            if options.exit {
+                return ExitCode::from(2);
+            }
+            2
+        }
+    };
+    if options.exit {
+        return ExitCode::from(u8::try_from(code).unwrap_or(u8::MAX));
+    }
+    log("waiting for SIGTERM (the reports stay until the pod goes)");
+    wait_for_termination();
+    ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn suite_arguments_follow_the_double_dash() {
+        let o = parse(&args(
+            "--report-dir /r --node n1 --exit -- run --filter chained",
+        ))
+        .unwrap();
+        assert_eq!(o.report_dir, PathBuf::from("/r"));
+        assert_eq!(o.node.as_deref(), Some("n1"));
+        assert!(o.exit && !o.done);
+        assert_eq!(o.run_args, args("run --filter chained"));
+    }
+
+    #[test]
+    fn the_report_folder_is_ours_to_give() {
+        let e = parse(&args("-- run --report-dir /x")).unwrap_err();
+        assert!(e.contains("give --report-dir before --"), "{e}");
+        let e = parse(&args("--filter x")).unwrap_err();
+        assert!(e.contains("cni-conform's go after --"), "{e}");
+    }
+
+    #[test]
+    fn a_suite_that_cannot_start_is_status_127_and_still_recorded() {
+        // Test binaries run from target/<profile>/deps/, where no file is named `cni-conform`.
+        let tmp = tempfile::tempdir().unwrap();
+        let options = Options {
+            done: false,
+            report_dir: tmp.path().join("reports"),
+            node: Some("node-x".into()),
+            exit: true,
+            run_args: vec!["--no-such-flag-for-this-test".into()],
+        };
+        let code = run_suite(&options).unwrap();
+        assert_eq!(code, 127);
+        let dir = &options.report_dir;
+        assert_eq!(fs::read_to_string(dir.join("node")).unwrap(), "node-x\n");
+        assert_eq!(
+            fs::read_to_string(dir.join("exit-status")).unwrap(),
+            format!("{code}\n")
+        );
+    }
+}
