@@ -52,7 +52,7 @@ struct Options {
 fn parse(args: &[String]) -> Result<Options, String> {
     let mut options = Options {
         mode: Mode::Install,
-        source: PathBuf::from("/usr/local/lib/cni-vlan/vlan"),
+        source: PathBuf::from("/usr/local/bin/vlan"),
         dest_dir: PathBuf::from("/host/opt/cni/bin"),
         name: "vlan".to_owned(),
         on_newer: OnNewer::Keep,
