@@ -88,7 +88,8 @@ def main():
         f = rows["node-fail"]
         check(f[1] == "FAIL" and int(f[3]) >= 1, "fail row: %s" % f, text)
         check("chained-seed@1.0.0" in text, "the failing case of node-fail is not listed", text)
-        check(rows["node-error"][1] == "ERROR" and "exit status 2" in rows["node-error"][7],
+        check(rows["node-error"][1] == "ERROR" and "exit status 2: " in rows["node-error"][7]
+              and "9.9" in rows["node-error"][7],
               "error row: %s" % rows["node-error"], text)
         check(rows["node-running"][1] == "UNFINISHED", "running row: %s" % rows["node-running"],
               text)

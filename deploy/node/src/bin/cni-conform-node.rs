@@ -9,15 +9,18 @@
 //! cni-conform-node done [--report-dir DIR]
 //! ```
 //! Files it adds to the report folder: `node` (the node's name: `--node`, else `$NODE_NAME`,
-//! else the host name) and, written last, `exit-status` (`cni-conform`'s exit status; 128+N
-//! when killed by signal N; 127 when it could not be started). `--exit` exits with that status
+//! else the host name); `error` when the suite's exit status is neither 0 nor 1 (its last stderr
+//! lines: why it could not run, e.g. no 802.1Q); and, written last, `exit-status` (the suite's
+//! exit status; 128+N when killed by signal N; 127 when it could not be started). `--exit`
+//! exits with that status
 //! instead of waiting (for a Job, or a run by hand).
 
+use std::collections::VecDeque;
 use std::fs;
-use std::io::{self, Write};
+use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::{Command, ExitCode, ExitStatus, Stdio};
 
 use cni_vlan_node::wait_for_termination;
 
@@ -102,6 +105,28 @@ fn suite_binary() -> io::Result<PathBuf> {
     Ok(exe.with_file_name("cni-conform"))
 }
 
+/// How many of the suite's last stderr lines are kept for the `error` file.
+const ERROR_LINES: usize = 5;
+
+/// Runs the command with its stderr passed through line by line, keeping the last lines.
+fn run_keeping_stderr_tail(command: &mut Command) -> io::Result<(ExitStatus, String)> {
+    let mut child = command.stderr(Stdio::piped()).spawn()?;
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let mut tail: VecDeque<String> = VecDeque::new();
+    for line in BufReader::new(stderr).lines() {
+        let Ok(line) = line else { break };
+        eprintln!("{line}");
+        if tail.len() == ERROR_LINES {
+            tail.pop_front();
+        }
+        tail.push_back(line);
+    }
+    let status = child.wait()?;
+    let mut text = Vec::from(tail).join("\n");
+    text.push('\n');
+    Ok((status, text))
+}
+
 /// Runs the suite and returns its exit status as a number (see the module's doc).
 fn run_suite(options: &Options) -> Result<i32, String> {
     let dir = &options.report_dir;
@@ -124,15 +149,27 @@ fn run_suite(options: &Options) -> Result<i32, String> {
         options.run_args.join(" "),
         dir.display()
     ));
-    let code = match command.status() {
-        Ok(status) => status
-            .code()
-            .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)),
+    let (code, stderr_tail) = match run_keeping_stderr_tail(&mut command) {
+        Ok((status, tail)) => (
+            status
+                .code()
+                .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)),
+            tail,
+        ),
         Err(e) => {
-            log(&format!("cannot start {}: {e}", suite.display()));
-            127
+            let message = format!("cannot start {}: {e}", suite.display());
+            log(&message);
+            (127, message)
         }
     };
+    // Why the suite could not run at all (bad arguments, no netns, no 802.1Q): the collector
+    // shows it beside the node's verdict.
+    let error_file = dir.join("error");
+    let _ = fs::remove_file(&error_file);
+    if code != 0 && code != 1 {
+        write_file(&error_file, &stderr_tail)
+            .map_err(|e| format!("cannot write {}: {e}", error_file.display()))?;
+    }
     let summary = dir.join("summary.md");
     let mut out = io::stdout().lock();
     match fs::read_to_string(&summary) {
@@ -245,5 +282,7 @@ mod tests {
             fs::read_to_string(dir.join("exit-status")).unwrap(),
             format!("{code}\n")
         );
+        let error = fs::read_to_string(dir.join("error")).unwrap();
+        assert!(error.starts_with("cannot start "), "{error}");
     }
 }
