@@ -188,9 +188,13 @@ fn run_suite(options: &Options) -> Result<i32, String> {
         1 => "FAIL",
         _ => "ERROR",
     };
+    let kept = if code == 0 || code == 1 {
+        "report.xml, report.json, summary.md, repro/"
+    } else {
+        "no report: see error"
+    };
     log(&format!(
-        "node {node}: {verdict} (cni-conform exit status {code}); reports in {} \
-         (report.xml, report.json, summary.md, repro/)",
+        "node {node}: {verdict} (cni-conform exit status {code}); reports in {} ({kept})",
         dir.display()
     ));
     Ok(code)
