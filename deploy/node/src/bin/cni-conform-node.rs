@@ -132,10 +132,34 @@ fn run_suite(options: &Options) -> Result<i32, String> {
     let dir = &options.report_dir;
     fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let status_file = dir.join("exit-status");
-    match fs::remove_file(&status_file) {
-        Ok(()) => log("removed the exit-status of an earlier run; running again"),
+    if status_file.exists() {
+        log("the report folder holds an earlier run (the container restarted); running again");
+    }
+    // An earlier run's files (a restarted container keeps its emptyDir) must not pass for this
+    // run's: exit-status first, so the folder never looks finished meanwhile.
+    for name in [
+        "exit-status",
+        "error",
+        "report.json",
+        "report.xml",
+        "summary.md",
+    ] {
+        let path = dir.join(name);
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("cannot remove {}: {e}", path.display())),
+        }
+    }
+    match fs::remove_dir_all(dir.join("repro")) {
+        Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(format!("cannot remove {}: {e}", status_file.display())),
+        Err(e) => {
+            return Err(format!(
+                "cannot remove {}: {e}",
+                dir.join("repro").display()
+            ));
+        }
     }
     let node = node_name(options.node.clone());
     write_file(&dir.join("node"), &format!("{node}\n"))
@@ -165,7 +189,6 @@ fn run_suite(options: &Options) -> Result<i32, String> {
     // Why the suite could not run at all (bad arguments, no netns, no 802.1Q): the collector
     // shows it beside the node's verdict.
     let error_file = dir.join("error");
-    let _ = fs::remove_file(&error_file);
     if code != 0 && code != 1 {
         write_file(&error_file, &stderr_tail)
             .map_err(|e| format!("cannot write {}: {e}", error_file.display()))?;
@@ -288,5 +311,35 @@ mod tests {
         );
         let error = fs::read_to_string(dir.join("error")).unwrap();
         assert!(error.starts_with("cannot start "), "{error}");
+    }
+
+    #[test]
+    fn an_earlier_runs_reports_do_not_survive_a_rerun() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("reports");
+        fs::create_dir_all(dir.join("repro")).unwrap();
+        for name in [
+            "report.json",
+            "report.xml",
+            "summary.md",
+            "repro/x@1.0.0-1.sh",
+        ] {
+            fs::write(dir.join(name), "old").unwrap();
+        }
+        fs::write(dir.join("exit-status"), "0\n").unwrap();
+        let options = Options {
+            done: false,
+            report_dir: dir.clone(),
+            node: Some("node-x".into()),
+            exit: true,
+            run_args: vec![],
+        };
+        assert_eq!(run_suite(&options).unwrap(), 127);
+        let mut left: Vec<String> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["error", "exit-status", "node"]);
     }
 }
