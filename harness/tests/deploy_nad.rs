@@ -30,10 +30,16 @@ fn attachment_configs(file: &Path) -> Vec<(String, Value)> {
         if doc["kind"].as_str() != Some("NetworkAttachmentDefinition") {
             continue;
         }
-        let name = doc["metadata"]["name"].as_str().expect("metadata.name").to_owned();
-        let config = doc["spec"]["config"].as_str().expect("spec.config is a string");
-        let network: Value = serde_json::from_str(config)
-            .unwrap_or_else(|e| panic!("{}: {name}'s spec.config is not JSON: {e}", file.display()));
+        let name = doc["metadata"]["name"]
+            .as_str()
+            .expect("metadata.name")
+            .to_owned();
+        let config = doc["spec"]["config"]
+            .as_str()
+            .expect("spec.config is a string");
+        let network: Value = serde_json::from_str(config).unwrap_or_else(|e| {
+            panic!("{}: {name}'s spec.config is not JSON: {e}", file.display())
+        });
         found.push((name, network));
     }
     found
