@@ -20,7 +20,7 @@ fn upstream_vlan_gets_exactly_the_recorded_outcomes() {
         Path::new(UPSTREAM_VLAN).exists(),
         "{UPSTREAM_VLAN} is missing: apt-get install -y containernetworking-plugins (ci/setup does)"
     );
-    let library = Library::bundled();
+    let library = Library::bundled().unwrap();
     let options = SuiteOptions {
         plugin: UPSTREAM_VLAN.into(),
         plugin_type: "vlan".into(),
@@ -46,7 +46,9 @@ fn upstream_vlan_gets_exactly_the_recorded_outcomes() {
         };
         actual.push_str(&format!("{} {} {status}\n", case.scenario, case.version));
     }
-    let stored_path = library.fixtures_dir.join("upstream/vlan.outcomes");
+    // The source tree's file, not the bundled copy: recording writes it.
+    let stored_path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/upstream/vlan.outcomes");
     if std::env::var_os("UPDATE_UPSTREAM_OUTCOMES").is_some() {
         std::fs::write(&stored_path, &actual).expect("write the outcomes");
         return;
