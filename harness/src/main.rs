@@ -5,6 +5,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use cni_conform::fixtures::personality::Personality;
+use cni_conform::fixtures::preflight::check_harness;
 use cni_conform::report;
 use cni_conform::runtime::plugin_argument;
 use cni_conform::scenario::{
@@ -106,14 +108,17 @@ struct RunArgs {
 }
 
 fn main() -> ExitCode {
+    if let Some(fixture) = Personality::of_this_process() {
+        return fixture.run();
+    }
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Run(args) => run(args),
-        Command::List { scenarios } => list(&library(scenarios)),
+        Command::List { scenarios } => library(scenarios).and_then(|l| list(&l)),
         Command::Explain {
             scenario,
             scenarios,
-        } => explain(&library(scenarios), &scenario),
+        } => library(scenarios).and_then(|l| explain(&l, &scenario)),
         Command::Bench(args) => cni_conform::bench::cli::run(args),
         Command::Fuzz(args) => cni_conform::fuzz::cli::run(args),
         Command::Kernel => {
@@ -131,8 +136,10 @@ fn main() -> ExitCode {
     })
 }
 
-fn library(dir: Option<PathBuf>) -> Library {
-    dir.as_deref().map_or_else(Library::bundled, Library::at)
+/// `--scenarios`, else the scenarios embedded in this binary.
+fn library(dir: Option<PathBuf>) -> Result<Library, String> {
+    dir.as_deref()
+        .map_or_else(Library::bundled, |d| Ok(Library::at(d)))
 }
 
 fn run(args: RunArgs) -> Result<ExitCode, String> {
@@ -184,12 +191,8 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
         return Err("--jobs must be at least 1".into());
     }
     let plugin = plugin_argument(args.plugin)?;
-    let library = library(args.scenarios);
-    if !library.scenarios_dir.is_dir() {
-        return Err(format!(
-            "--scenarios {}: not a folder",
-            library.scenarios_dir.display()
-        ));
+    if let Some(dir) = args.scenarios.as_deref().filter(|d| !d.is_dir()) {
+        return Err(format!("--scenarios {}: not a folder", dir.display()));
     }
     let extra_cni_path: Vec<PathBuf> = args
         .cni_path
@@ -204,7 +207,11 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
     if let Some(dir) = &args.report_dir {
         std::fs::create_dir_all(dir).map_err(|e| format!("--report-dir {}: {e}", dir.display()))?;
     }
+    check_harness()?;
     ensure_vlan_kernel(args.kernel)?;
+    // After a re-run under UML, which exits without unwinding: the bundled files' folder is
+    // removed when `library` goes.
+    let library = library(args.scenarios)?;
 
     let options = SuiteOptions {
         plugin,

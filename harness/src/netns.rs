@@ -169,13 +169,14 @@ fn bring_loopback_up() -> io::Result<()> {
     for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
         *dst = *src as libc::c_char;
     }
-    // SAFETY: valid socket and a zero-initialised ifreq naming "lo".
+    // SAFETY: valid socket and a zero-initialised ifreq naming "lo". The request's type is
+    // the C library's (`as _`): unsigned long in glibc, int in musl.
     unsafe {
-        if libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) != 0 {
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS as _, &mut req) != 0 {
             return Err(io::Error::last_os_error());
         }
         req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
-        if libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) != 0 {
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS as _, &req) != 0 {
             return Err(io::Error::last_os_error());
         }
     }

@@ -28,7 +28,7 @@ const SELECTION: &str =
 const VERSIONS: [CniVersion; 2] = [CniVersion::V0_4_0, CniVersion::V1_1_0];
 
 fn run(plugin: &Path) -> SuiteReport {
-    let library = Library::bundled();
+    let library = Library::bundled().unwrap();
     let options = SuiteOptions {
         plugin: plugin.to_path_buf(),
         plugin_type: "vlan".into(),

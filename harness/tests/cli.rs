@@ -314,3 +314,55 @@ fn print_states_shows_the_sandbox_where_a_step_compares_it() {
     );
     assert!(stdout.contains("--- state host-master-base:"), "{stdout}");
 }
+
+/// `cni-conform` copied alone into a folder of its own: the fixture plugins the chain needs
+/// (`conform-veth`, `conform-ipam`) are the binary itself, linked into each sandbox's CNI_PATH.
+#[test]
+fn copied_alone_it_passes_the_suite_against_the_reference_vlan() {
+    cni_conform::kernel::require_vlan();
+    let folder = tempfile::tempdir().unwrap();
+    let copy = folder.path().join("cni-conform");
+    std::fs::copy(env!("CARGO_BIN_EXE_cni-conform"), &copy).unwrap();
+    let plugin = broken_variants::reference_plugin();
+    let out = Command::new(&copy)
+        .args(["run", "--plugin", plugin.to_str().unwrap()])
+        .args(["--filter", "chained-seed", "--versions", "1.1.0"])
+        .current_dir(folder.path())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("1 passed, 0 failed"), "{stdout}");
+
+    // Without --plugin it wants the reference vlan beside it, and says so.
+    let out = Command::new(&copy).arg("run").output().unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "the reference plugin {}",
+            folder.path().join("vlan").display()
+        )),
+        "{stderr}"
+    );
+}
+
+/// What the harness itself needs is checked before the first case: never a plugin FAIL.
+#[test]
+fn a_missing_part_of_the_harness_exits_2_before_the_first_case() {
+    let plugin = broken_variants::reference_plugin();
+    for command in ["run", "fuzz", "bench"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_cni-conform"))
+            .args([command, "--plugin", plugin.to_str().unwrap()])
+            .env("TMPDIR", "/nonexistent/tmp")
+            .output()
+            .unwrap();
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{command}: {stderr}");
+        assert!(
+            stderr.contains("/nonexistent/tmp (TMPDIR)"),
+            "{command}: {stderr}"
+        );
+        assert!(!stderr.contains("cases"), "{command}: {stderr}");
+    }
+}

@@ -12,7 +12,7 @@ use cni_conform::fixtures::{CHECK_FAILED, IPAM_PLUGIN, VETH_PLUGIN, veth_host_na
 use cni_conform::netns::Netns;
 use cni_conform::runtime::{
     Attachment, AttachmentKey, ChainError, CniCommand, CniPath, Execution, NetworkConfigList,
-    Outcome, Runtime, SuccessOutput, ViolationKind, fixture_plugin_dir,
+    Outcome, Runtime, SuccessOutput, ViolationKind, link_fixture_plugins,
 };
 use cni_types::{CniError, CniVersion};
 use futures_util::TryStreamExt;
@@ -39,7 +39,9 @@ impl Lab {
     }
 
     fn runtime(&self) -> Runtime<'_> {
-        let cni_path = CniPath::new(vec![fixture_plugin_dir().unwrap()]);
+        let fixtures = self.dir.path().join("fixtures");
+        link_fixture_plugins(&fixtures).unwrap();
+        let cni_path = CniPath::new(vec![fixtures]);
         Runtime::new(&self.node, cni_path, self.dir.path().join("cache"))
     }
 

@@ -11,7 +11,7 @@ use cni_conform::runtime::cni_path::link_plugin;
 use cni_conform::runtime::{
     Attachment, AttachmentKey, ChainError, CniCommand, CniPath, ConfigError, Execution, ExitStatus,
     FindError, Finding, MemoryAccounting, NetworkConfigList, Outcome, PluginFailure, Runtime,
-    SuccessOutput, VersionInfo, ViolationKind, fixture_plugin_dir,
+    SuccessOutput, VersionInfo, ViolationKind, link_fixture_plugins,
 };
 use cni_types::{CniError, CniVersion};
 use serde_json::{Value, json};
@@ -69,7 +69,9 @@ esac"#
     }
 
     fn runtime(&self) -> Runtime<'_> {
-        let cni_path = CniPath::new(vec![self.bin(), fixture_plugin_dir().unwrap()]);
+        let fixtures = self.dir.path().join("fixtures");
+        link_fixture_plugins(&fixtures).unwrap();
+        let cni_path = CniPath::new(vec![self.bin(), fixtures]);
         Runtime::new(&self.node, cni_path, self.cache_dir())
     }
 
@@ -817,17 +819,9 @@ fn plugins_are_found_by_type_through_links_in_cni_path_order() {
         cni_path.dirs(),
         [
             links.clone(),
-            fixture_plugin_dir().unwrap(),
             PathBuf::from("/opt/cni/bin"),
             PathBuf::from("/usr/lib/cni")
         ]
-    );
-    assert_eq!(
-        fixture_plugin_dir().unwrap(),
-        Path::new(env!("CARGO_BIN_EXE_conform-veth"))
-            .parent()
-            .unwrap(),
-        "the fixture folder is where cargo put the fixture binaries"
     );
     let found = cni_path.find("vlan").unwrap();
     assert_eq!(
@@ -836,12 +830,17 @@ fn plugins_are_found_by_type_through_links_in_cni_path_order() {
         "the link shadows /usr/lib/cni/vlan"
     );
     assert_eq!(std::fs::read_link(&found).unwrap(), binary);
-    assert_eq!(
-        cni_path.find("conform-ipam").unwrap(),
-        fixture_plugin_dir().unwrap().join("conform-ipam")
-    );
+    for fixture in ["conform-veth", "conform-ipam"] {
+        let found = cni_path.find(fixture).unwrap();
+        assert_eq!(found, links.join(fixture));
+        assert_eq!(
+            std::fs::read_link(&found).unwrap(),
+            Path::new(env!("CARGO_BIN_EXE_cni-conform")),
+            "cni-conform itself is the fixture plugins"
+        );
+    }
     link_plugin(&links, "vlan", &binary).unwrap();
-    assert_eq!(cni_path.to_string().split(':').count(), 4);
+    assert_eq!(cni_path.to_string().split(':').count(), 3);
 
     assert_eq!(cni_path.find(""), Err(FindError::NoName));
     assert_eq!(

@@ -43,7 +43,7 @@ impl StateOracle for InstaStates {
 #[test]
 fn reference_plugin_passes_every_scenario() {
     cni_conform::kernel::require_vlan();
-    let library = Library::bundled();
+    let library = Library::bundled().unwrap();
     let plugin = reference_plugin().unwrap_or_else(|e| panic!("{e}"));
     let options = SuiteOptions {
         plugin,

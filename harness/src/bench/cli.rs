@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use super::{
     BenchOptions, Plan, Section, UPSTREAM_VLAN, report, run_bench, world::is_file, write_reports,
 };
+use crate::fixtures::preflight::check_harness;
 use crate::runtime::plugin_argument;
 use crate::uml::{KernelChoice, ensure_namespace_kernel, ensure_vlan_kernel};
 
@@ -66,6 +67,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, String> {
         sections: args.only,
     };
     let plan = Plan::new(&options)?;
+    check_harness()?;
     std::fs::create_dir_all(&args.report_dir)
         .map_err(|e| format!("--report-dir {}: {e}", args.report_dir.display()))?;
     if plan.sections.iter().any(|s| s.makes_vlans()) {

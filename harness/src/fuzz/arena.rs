@@ -15,7 +15,7 @@ use serde_json::Value;
 use super::input::{NODE_MASTER, POD_LINK, Places};
 use crate::fixtures::IPAM_PLUGIN;
 use crate::fixtures::call_log::{self, CallRecord};
-use crate::runtime::{CniCommand, CniPath, ExecRequest, Outcome, execute, fixture_plugin_dir};
+use crate::runtime::{CniCommand, CniPath, ExecRequest, Outcome, execute};
 use crate::sandbox::Sandbox;
 use crate::snapshot::Snapshot;
 use crate::topology::{DEFAULT_POD, Endpoint, NODE, Topology};
@@ -129,9 +129,8 @@ impl Arena {
         if let Some(ipam) = stdin.get_mut("ipam").and_then(Value::as_object_mut) {
             ipam.remove("callLog");
         }
-        let binary = fixture_plugin_dir()
-            .map_err(|e| format!("finding {IPAM_PLUGIN}: {e}"))?
-            .join(IPAM_PLUGIN);
+        // The link the sandbox made: `cni-conform` is the fixture under that name.
+        let binary = self.sandbox.dir().join("bin").join(IPAM_PLUGIN);
         let request = ExecRequest {
             plugin: IPAM_PLUGIN.into(),
             binary,

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{FuzzOptions, Progress, report, run_fuzz};
+use crate::fixtures::preflight::check_harness;
 use crate::runtime::plugin_argument;
 use crate::uml::{KernelChoice, ensure_vlan_kernel};
 
@@ -55,6 +56,7 @@ pub fn run(args: FuzzArgs) -> Result<ExitCode, String> {
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(0)
     });
+    check_harness()?;
     std::fs::create_dir_all(&args.report_dir)
         .map_err(|e| format!("--report-dir {}: {e}", args.report_dir.display()))?;
     ensure_vlan_kernel(args.kernel)?;

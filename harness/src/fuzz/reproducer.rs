@@ -11,7 +11,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::input::Places;
-use crate::runtime::{CniPath, cni_path::SYSTEM_PLUGIN_DIRS, fixture_plugin_dir};
+use crate::fixtures::personality::FIXTURE_PLUGINS;
+use crate::runtime::{CniPath, cni_path::SYSTEM_PLUGIN_DIRS, harness_binary};
 
 /// The reproducer's stand-in for the sandbox folder.
 pub const WORK_DIR: &str = "/tmp/cni-conform-repro";
@@ -19,8 +20,7 @@ pub const WORK_DIR: &str = "/tmp/cni-conform-repro";
 /// Where the script's sandbox has everything a case may name.
 pub fn places() -> Result<Places, String> {
     let work = Path::new(WORK_DIR);
-    let fixtures = fixture_plugin_dir().map_err(|e| format!("finding the fixture plugins: {e}"))?;
-    let dirs = [work.join("bin"), fixtures]
+    let dirs = [work.join("bin")]
         .into_iter()
         .chain(SYSTEM_PLUGIN_DIRS.iter().map(PathBuf::from))
         .collect();
@@ -60,13 +60,15 @@ pub fn write<T: Serialize>(
         std::fs::write(dir.join(format!("step{n}.stdin")), &step.stdin)
             .map_err(|e| fail("a stdin", e))?;
     }
+    let harness = harness_binary().map_err(|e| format!("finding cni-conform itself: {e}"))?;
     let script = dir.join("reproduce.sh");
-    std::fs::write(&script, script_text(title, plugin, steps))
+    std::fs::write(&script, script_text(title, plugin, &harness, steps))
         .map_err(|e| fail("reproduce.sh", e))?;
     Ok(script)
 }
 
-fn script_text(title: &str, plugin: &Path, steps: &[Step]) -> String {
+/// `harness`: `cni-conform`, linked into the script's `CNI_PATH` as the fixture plugins.
+fn script_text(title: &str, plugin: &Path, harness: &Path, steps: &[Step]) -> String {
     let mut text = format!(
         r#"#!/bin/bash
 # cni-conform fuzz reproducer: {title}
@@ -87,6 +89,7 @@ cleanup
 mkdir -p "$WORK/netns" "$WORK/bin" "$WORK/folder"
 echo 'not a namespace' > "$WORK/file"
 ln -s "$PLUGIN" "$WORK/bin/vlan"
+for fixture in {fixtures}; do ln -s {harness} "$WORK/bin/$fixture"; done
 for ns in node pod wire; do touch "$WORK/netns/$ns"; unshare --net="$WORK/netns/$ns" true; done
 in_ns() {{ local ns=$1; shift; nsenter --net="$WORK/netns/$ns" "$@"; }}
 for ns in node pod wire; do in_ns "$ns" ip link set lo up; done
@@ -113,7 +116,9 @@ step() {{
 }}
 
 "#,
-        plugin = plugin.display()
+        plugin = plugin.display(),
+        fixtures = FIXTURE_PLUGINS.join(" "),
+        harness = harness.display(),
     );
     for (index, step) in steps.iter().enumerate() {
         let kill = step
@@ -158,5 +163,12 @@ mod tests {
         let text = std::fs::read_to_string(script).unwrap();
         assert!(text.contains("step \"ADD\" 1 0.025\n"), "{text}");
         assert!(text.contains("PLUGIN=${PLUGIN:-/bin/vlan}"));
+        assert!(
+            text.contains(&format!(
+                "for fixture in conform-veth conform-ipam; do ln -s {} ",
+                harness_binary().unwrap().display()
+            )),
+            "the script's CNI_PATH has the fixture plugins: {text}"
+        );
     }
 }

@@ -20,7 +20,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use super::table::{execution_of, level_name};
-use crate::runtime::{Execution, ExitStatus};
+use crate::fixtures::personality::FIXTURE_PLUGINS;
+use crate::runtime::{Execution, ExitStatus, harness_binary};
 use crate::scenario::model::Step;
 use crate::scenario::run::StepRecord;
 use crate::scenario::{CaseReport, Failure, SuiteReport};
@@ -82,6 +83,15 @@ pub fn script(report: &SuiteReport, case: &CaseReport, index: usize) -> String {
             quote(name)
         );
     }
+    // The fixture plugins are `cni-conform` itself under their names, as in the sandbox (on
+    // PATH when this process cannot name its own executable).
+    let harness = harness_binary().unwrap_or_else(|_| PathBuf::from("cni-conform"));
+    let _ = writeln!(
+        out,
+        "for fixture in {}; do ln -s {} \"$SANDBOX/{PLUGIN_LINK_SUBDIR}/$fixture\"; done",
+        FIXTURE_PLUGINS.join(" "),
+        quote(&harness.to_string_lossy())
+    );
     for record in steps {
         let _ = writeln!(
             out,
@@ -423,13 +433,15 @@ impl SandboxRewrite {
         }
     }
 
-    /// The name under which the sandbox linked the plugin under test, when `exec` ran it.
+    /// The name under which the sandbox linked the plugin under test, when `exec` ran it (the
+    /// same folder holds the fixture plugins).
     fn plugin_link<'e>(&self, exec: &'e Execution) -> Option<&'e str> {
         let dir = Path::new(self.dir.as_ref()?).join(PLUGIN_LINK_SUBDIR);
         exec.binary
             .strip_prefix(dir)
             .ok()
             .and_then(|name| name.to_str())
+            .filter(|name| !FIXTURE_PLUGINS.contains(name))
     }
 }
 
@@ -585,6 +597,7 @@ mod tests {
             "in_netns 'node' ip link set 'master0' mtu 9000 up",
             "in_netns 'pod' ip link set 'peer0' down",
             "ln -s '/opt/plugins/my vlan' \"$SANDBOX/bin/\"'vlan'",
+            "for fixture in conform-veth conform-ipam; do ln -s '",
             "in_netns 'pod' ip link delete 'eth0'",
             "in_netns 'node' ip link set 'master0' mtu 1400",
             "in_netns 'node' ip link set 'master0' down",
@@ -598,7 +611,12 @@ mod tests {
         ] {
             assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
         }
-        assert_eq!(text.matches("ln -s").count(), 1, "{text}");
+        assert_eq!(
+            text.matches("ln -s '/opt/plugins/my vlan'").count(),
+            1,
+            "{text}"
+        );
+        assert_eq!(text.matches("ln -s").count(), 2, "and the fixtures: {text}");
         // Up to the failing execution (the second of the step, index 1), none after it, and
         // no step after the failing one.
         assert!(!text.contains("'CNI_IFNAME=v1'"), "{text}");

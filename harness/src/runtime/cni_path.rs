@@ -5,12 +5,16 @@
 //! 1. a folder of symlinks, one per plugin under test, named after the `type` the configuration
 //!    uses: a plugin binary at any path, under any file name, is found under its type, and it
 //!    shadows a same-named plugin further down (e.g. upstream's `vlan` in /usr/lib/cni);
-//! 2. the folder of the harness's fixture plugins (`conform-veth`, `conform-ipam`);
-//! 3. the system plugin folders [`SYSTEM_PLUGIN_DIRS`] (upstream plugins as interop partners).
+//!    the same folder holds the harness's fixture plugins (`conform-veth`, `conform-ipam`):
+//!    links to `cni-conform` itself, which is them under those names
+//!    ([`crate::fixtures::personality`]), so an installed `cni-conform` needs nothing beside it;
+//! 2. the system plugin folders [`SYSTEM_PLUGIN_DIRS`] (upstream plugins as interop partners).
 
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
+
+use crate::fixtures::personality::FIXTURE_PLUGINS;
 
 /// Where distributions and the upstream release put CNI plugins.
 pub const SYSTEM_PLUGIN_DIRS: [&str; 2] = ["/opt/cni/bin", "/usr/lib/cni"];
@@ -38,14 +42,14 @@ impl CniPath {
         CniPath { dirs }
     }
 
-    /// The suite's search path (module docs): links each `(type, binary)` into `link_dir`, then
-    /// appends the fixture plugin folder and the system folders.
+    /// The suite's search path (module docs): links the fixture plugins and each
+    /// `(type, binary)` into `link_dir`, then appends the system folders.
     pub fn standard(link_dir: &Path, plugins_under_test: &[(&str, &Path)]) -> io::Result<CniPath> {
-        std::fs::create_dir_all(link_dir)?;
+        link_fixture_plugins(link_dir)?;
         for (plugin_type, binary) in plugins_under_test {
             link_plugin(link_dir, plugin_type, binary)?;
         }
-        let mut dirs = vec![link_dir.to_path_buf(), fixture_plugin_dir()?];
+        let mut dirs = vec![link_dir.to_path_buf()];
         dirs.extend(SYSTEM_PLUGIN_DIRS.iter().map(PathBuf::from));
         Ok(CniPath { dirs })
     }
@@ -97,15 +101,26 @@ pub fn link_plugin(link_dir: &Path, plugin_type: &str, binary: &Path) -> io::Res
     std::os::unix::fs::symlink(target, link)
 }
 
-/// The reference `vlan`, which cargo builds next to `cni-conform` and the fixture plugins.
+/// Makes the fixture plugins available in `link_dir` (created): links to [`harness_binary`]
+/// under their names.
+pub fn link_fixture_plugins(link_dir: &Path) -> io::Result<()> {
+    std::fs::create_dir_all(link_dir)?;
+    let harness = harness_binary()?;
+    for name in FIXTURE_PLUGINS {
+        link_plugin(link_dir, name, &harness)?;
+    }
+    Ok(())
+}
+
+/// The reference `vlan`, which cargo builds (and a release tarball holds) next to `cni-conform`.
 pub fn reference_plugin() -> Result<PathBuf, String> {
-    let plugin = fixture_plugin_dir()
+    let plugin = harness_binary()
         .map_err(|e| format!("cannot find the reference plugin: {e}"))?
-        .join("vlan");
+        .with_file_name("vlan");
     if !plugin.exists() {
         return Err(format!(
-            "the reference plugin {} is missing: build the workspace's binaries first \
-             (cargo build --workspace --bins; ci/test does)",
+            "the reference plugin {} is missing: name a plugin with --plugin, or build the \
+             workspace's binaries first (cargo build --workspace --bins; ci/test does)",
             plugin.display()
         ));
     }
@@ -122,16 +137,29 @@ pub fn plugin_argument(given: Option<PathBuf>) -> Result<PathBuf, String> {
     std::fs::canonicalize(&plugin).map_err(|e| format!("--plugin {}: {e}", plugin.display()))
 }
 
-/// The folder holding the fixture plugin binaries, which cargo builds next to the harness's own
-/// executables: the current executable's folder, or its parent when we are a test binary in
-/// `target/<profile>/deps/`.
-pub fn fixture_plugin_dir() -> io::Result<PathBuf> {
+/// The `cni-conform` executable, which is also the fixture plugins: this process's own
+/// executable, or, for a test binary in cargo's `target/<profile>/deps/`, the `cni-conform`
+/// cargo builds in `target/<profile>/`.
+pub fn harness_binary() -> io::Result<PathBuf> {
     let exe = std::env::current_exe()?;
     let dir = exe
         .parent()
         .ok_or_else(|| io::Error::other(format!("{} has no parent folder", exe.display())))?;
-    Ok(match (dir.file_name(), dir.parent()) {
-        (Some(name), Some(profile_dir)) if name == "deps" => profile_dir.to_path_buf(),
-        _ => dir.to_path_buf(),
-    })
+    let (Some(name), Some(profile_dir)) = (dir.file_name(), dir.parent()) else {
+        return Ok(exe);
+    };
+    if name != "deps" {
+        return Ok(exe);
+    }
+    let harness = profile_dir.join("cni-conform");
+    if !harness.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!(
+                "{} is missing: build it first (cargo build -p cni-conform --bins; ci/test does)",
+                harness.display()
+            ),
+        ));
+    }
+    Ok(harness)
 }

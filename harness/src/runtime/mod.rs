@@ -23,7 +23,9 @@ pub mod outcome;
 pub use attachment::{Attachment, AttachmentKey};
 pub use cache::{CachedAttachment, ResultCache};
 pub use chain::{ChainError, ChainRun, PluginFailure, PluginId, Runtime};
-pub use cni_path::{CniPath, FindError, fixture_plugin_dir, plugin_argument, reference_plugin};
+pub use cni_path::{
+    CniPath, FindError, harness_binary, link_fixture_plugins, plugin_argument, reference_plugin,
+};
 pub use conflist::{ConfigError, NetworkConfigList, PluginConfig};
 pub use exec::{
     CniCommand, ExecRequest, Execution, ExitStatus, MemoryAccounting, RawBytes, execute,

@@ -3,6 +3,9 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tempfile::TempDir;
 
 use super::model::{NetworkSource, Scenario, Step};
 use super::source::Source;
@@ -33,20 +36,26 @@ impl std::error::Error for ScenarioFileError {}
 pub struct Library {
     pub scenarios_dir: PathBuf,
     pub fixtures_dir: PathBuf,
+    /// Kept for its `Drop`: the folder the bundled files were written to, removed with the last
+    /// clone.
+    _extracted: Option<Arc<TempDir>>,
 }
 
 impl Library {
-    /// The repository's own `scenarios/` and `fixtures/`, found from the source tree this binary
-    /// was built from.
-    pub fn bundled() -> Library {
-        let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let root = manifest
-            .parent()
-            .map_or_else(|| manifest.join(".."), Path::to_path_buf);
-        Library {
-            scenarios_dir: root.join("scenarios"),
-            fixtures_dir: root.join("fixtures"),
-        }
+    /// The repository's own `scenarios/` and `fixtures/` as embedded in this binary when it was
+    /// built ([`super::bundled`]), written out into a temporary folder.
+    pub fn bundled() -> Result<Library, String> {
+        let dir = super::bundled::extract().map_err(|e| {
+            format!(
+                "cannot write the bundled scenarios into {} (TMPDIR): {e}",
+                std::env::temp_dir().display()
+            )
+        })?;
+        Ok(Library {
+            scenarios_dir: dir.path().join("scenarios"),
+            fixtures_dir: dir.path().join("fixtures"),
+            _extracted: Some(Arc::new(dir)),
+        })
     }
 
     /// A scenarios folder given by the user; its fixtures are the sibling `fixtures/` folder.
@@ -55,6 +64,7 @@ impl Library {
         Library {
             scenarios_dir: scenarios_dir.to_path_buf(),
             fixtures_dir: parent.join("fixtures"),
+            _extracted: None,
         }
     }
 

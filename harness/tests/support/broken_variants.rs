@@ -1,9 +1,9 @@
-//! The `conform-broken-vlan` fixture under the names that select its defects, shared by the
-//! test binaries that need a plugin the suite must fail (included with `#[path]`).
+//! `cni-conform` under the names that select its broken VLAN fixtures, shared by the test
+//! binaries that need a plugin the suite must fail (included with `#[path]`).
 
 use std::path::PathBuf;
 
-use cni_conform::runtime::fixture_plugin_dir;
+use cni_conform::runtime::harness_binary;
 use tempfile::TempDir;
 
 /// Every defect the fixture has, by the name that selects it.
@@ -14,19 +14,19 @@ pub const BREAKAGES: [&str; 4] = [
     "broken-wrong-vlan-id",
 ];
 
-/// A folder with the fixture hard-linked under every name of [`BREAKAGES`] and the reference
-/// `vlan` it wraps beside them. Hard links, because the fixture reads its own file name and a
-/// runtime resolves symlinks; inside cargo's target folder, so they share its file system.
+/// A folder with `cni-conform` hard-linked under every name of [`BREAKAGES`] and the reference
+/// `vlan` it wraps beside them. Hard links, because the suite runs a plugin under test through
+/// a symlink named `vlan` to its resolved path, so the fixture reads its executable file's own
+/// name; inside cargo's target folder, so they share its file system.
 pub struct BrokenVariants {
     dir: TempDir,
 }
 
 impl BrokenVariants {
     pub fn new() -> BrokenVariants {
-        let binaries = fixture_plugin_dir().expect("the workspace's binaries folder");
+        let fixture = harness_binary().expect("cni-conform, built by cargo");
         let reference = reference_plugin();
         let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-        let fixture = binaries.join("conform-broken-vlan");
         for name in BREAKAGES {
             std::fs::hard_link(&fixture, dir.path().join(name))
                 .unwrap_or_else(|e| panic!("hard-linking {}: {e}", fixture.display()));
