@@ -47,7 +47,7 @@ fn attachment_configs(file: &Path) -> Vec<(String, Value)> {
 
 /// The network the suite runs for a scenario (before `${SANDBOX}` is replaced).
 fn scenario_network(id: &str) -> Value {
-    let library = Library::bundled();
+    let library = Library::at(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios"));
     let scenario = library
         .load(&library.scenarios_dir.join(format!("{id}.yaml")))
         .unwrap_or_else(|e| panic!("scenario {id}: {e}"));

@@ -55,7 +55,9 @@ fn upstream_vlan_gets_exactly_the_recorded_outcomes() {
     .filter_map(|(profile, file)| {
         let judged = outcomes_under(&report, profile);
         // The source tree's file, not the bundled copy: recording writes it.
-        let stored = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures").join(file);
+        let stored = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../fixtures")
+            .join(file);
         compare(&judged, &stored)
     })
     .collect();
