@@ -7,7 +7,9 @@
 //! - `broken-delete-master`: after a successful DEL, also deletes the master link;
 //! - `broken-leak-on-ipam-failure`: when ADD fails, creates a VLAN link with the target name
 //!   again, i.e. leaves a link behind;
-//! - `broken-wrong-vlan-id`: creates the VLAN with `vlanId + 1`.
+//! - `broken-wrong-vlan-id`: creates the VLAN with `vlanId + 1`;
+//! - `broken-misnamed-result`: a successful ADD's result names the new interface as the kernel
+//!   would not have it (`<name>%d`, as a plugin that passes a `%` template on to the kernel).
 //!
 //! The name is the executable file's own (`/proc/self/exe`), not `argv[0]`: runtimes run a
 //! plugin through a symlink named after its type, and `cni-conform` links plugins by their
@@ -31,14 +33,16 @@ enum Breakage {
     DeleteMaster,
     LeakOnIpamFailure,
     WrongVlanId,
+    MisnamedResult,
 }
 
 impl Breakage {
-    const NAMES: [(&'static str, Breakage); 4] = [
+    const NAMES: [(&'static str, Breakage); 5] = [
         ("broken-drop-prev-result", Breakage::DropPrevResult),
         ("broken-delete-master", Breakage::DeleteMaster),
         ("broken-leak-on-ipam-failure", Breakage::LeakOnIpamFailure),
         ("broken-wrong-vlan-id", Breakage::WrongVlanId),
+        ("broken-misnamed-result", Breakage::MisnamedResult),
     ];
 
     fn from_file_name(name: &str) -> Option<Breakage> {
@@ -63,7 +67,9 @@ impl Breakage {
                     config.insert("vlanId".into(), (id + 1).into());
                 }
             }
-            Breakage::DeleteMaster | Breakage::LeakOnIpamFailure => return stdin,
+            Breakage::DeleteMaster | Breakage::LeakOnIpamFailure | Breakage::MisnamedResult => {
+                return stdin;
+            }
         }
         Value::Object(config).to_string().into_bytes()
     }
@@ -129,10 +135,31 @@ fn run(breakage: Breakage, reference: &Path) -> io::Result<ExitCode> {
     {
         eprintln!("conform-broken-vlan: {damage:?}: {e}");
     }
-    io::stdout().write_all(&output.stdout)?;
+    let stdout = match (breakage, command.as_str(), succeeded) {
+        (Breakage::MisnamedResult, "ADD", true) => misname_last_interface(output.stdout),
+        _ => output.stdout,
+    };
+    io::stdout().write_all(&stdout)?;
     Ok(ExitCode::from(
         u8::try_from(output.status.code().unwrap_or(1)).unwrap_or(1),
     ))
+}
+
+/// The result with its last interface (the new VLAN) renamed `<name>%d`.
+fn misname_last_interface(stdout: Vec<u8>) -> Vec<u8> {
+    let Ok(mut result) = serde_json::from_slice::<Value>(&stdout) else {
+        return stdout;
+    };
+    let name = result
+        .get_mut("interfaces")
+        .and_then(Value::as_array_mut)
+        .and_then(|interfaces| interfaces.last_mut())
+        .and_then(|interface| interface.get_mut("name"));
+    match name {
+        Some(Value::String(name)) => name.push_str("%d"),
+        _ => return stdout,
+    }
+    result.to_string().into_bytes()
 }
 
 /// Where the reference plugin put (or would put) the VLAN: the three modes of the contract.

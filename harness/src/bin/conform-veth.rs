@@ -23,7 +23,7 @@ use cni_conform::fixtures::{CHECK_FAILED, veth_host_name};
 use cni_conform::netns::Netns;
 use cni_conform::runtime::CniCommand;
 use cni_types::error::codes;
-use cni_types::names::validate_ifname;
+use cni_types::names::validate_new_ifname;
 use cni_types::{CniError, CniResult, Interface, IpConfig, Route};
 use futures_util::TryStreamExt;
 use ipnet::IpNet;
@@ -79,7 +79,7 @@ impl VethConfig {
             .host_interface
             .clone()
             .unwrap_or_else(|| veth_host_name(&call.container_id, &call.ifname));
-        validate_ifname(&name).map_err(|e| {
+        validate_new_ifname(&name).map_err(|e| {
             CniError::new(codes::INVALID_NETWORK_CONFIG, format!("hostInterface: {e}"))
         })?;
         Ok(name)
@@ -227,6 +227,10 @@ async fn create_pair(
     mtu: Option<u32>,
     addressing: Option<&CniResult>,
 ) -> Result<(Link, Link), CniError> {
+    // The skeleton checked libcni's rules; a name the kernel would rewrite (`%d`) would make
+    // the result lie about the link's name.
+    validate_new_ifname(&call.ifname)
+        .map_err(|e| CniError::new(codes::INVALID_ENVIRONMENT, format!("CNI_IFNAME: {e}")))?;
     let node = node_netns()?;
     let pod = Netns::open("pod", Path::new(&call.netns))
         .map_err(|e| io_failure(format!("opening netns {}", call.netns), e))?;
