@@ -8,6 +8,7 @@
 mod host;
 mod kernel_view;
 mod result;
+mod result_interfaces;
 
 use std::collections::BTreeMap;
 
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 pub use host::{HostLink, HostNetworkState};
 use kernel_view::{NetnsDump, RouteFacts};
+pub use result_interfaces::missing_result_interfaces;
 
 use crate::sandbox::{Sandbox, SandboxError};
 use crate::topology::VlanTag;

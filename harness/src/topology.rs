@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
 
-use cni_types::names::{IfNameError, is_valid_identifier, validate_ifname};
+use cni_types::names::{IfNameError, is_valid_identifier, validate_new_ifname};
 use serde::{Deserialize, Serialize};
 
 /// The namespace that stands in for the host. Always present.
@@ -210,7 +210,7 @@ impl Endpoint {
 
     /// The checks that need no other endpoint; `field` is this endpoint's path for the error.
     pub fn validate(&self, field: &str) -> Result<(), TopologyError> {
-        validate_ifname(&self.name).map_err(|reason| TopologyError::BadLinkName {
+        validate_new_ifname(&self.name).map_err(|reason| TopologyError::BadLinkName {
             field: format!("{field}.name"),
             value: self.name.clone(),
             reason,

@@ -96,6 +96,11 @@ fn the_reference_plugin_passes_the_selection() {
     "suite.no-leftovers"
 )]
 #[case::wrong_vlan_id("broken-wrong-vlan-id", "host-master", "contract.mode.host-master")]
+#[case::misnamed_result(
+    "broken-misnamed-result",
+    "host-master",
+    "suite.result-interfaces-exist"
+)]
 fn each_defect_fails_a_must_scenario(
     #[case] breakage: &str,
     #[case] scenario: &str,

@@ -2,7 +2,7 @@
 //! (code 7, naming the field and the value), and resolved into the mode and the names one
 //! attachment uses. The raw bytes are kept by the caller for the IPAM delegate.
 
-use cni_types::names::{is_valid_identifier, validate_ifname};
+use cni_types::names::{is_valid_identifier, validate_ifname, validate_new_ifname};
 use cni_types::{CniResult, CniVersion, Dns};
 use serde_json::{Map, Value};
 
@@ -52,9 +52,9 @@ pub struct Placement {
 
 impl Placement {
     /// Only a chained name can be invalid: `CNI_IFNAME` itself was validated with the
-    /// environment.
+    /// environment. The rule is the kernel's for a new link ([`validate_new_ifname`]).
     pub fn validate(&self) -> Result<(), Error> {
-        validate_ifname(&self.link_name).map_err(|e| {
+        validate_new_ifname(&self.link_name).map_err(|e| {
             Error::Config(format!(
                 "the chained VLAN name <CNI_IFNAME>.<vlanId> = {:?} is invalid: {e}",
                 self.link_name
@@ -533,6 +533,22 @@ mod tests {
              interface name \"abcdefghijk.4000\" is 16 bytes, longer than the kernel's limit of 15"
         );
         assert_eq!(conf.placement("abcdefghij").link_name, "abcdefghij.4000");
+    }
+
+    #[test]
+    fn a_chained_name_the_kernel_would_rewrite_is_code_7_naming_it() {
+        let mut config = with("master", json!(""));
+        config["linkInContainer"] = json!(true);
+        let conf = parse(config).unwrap();
+        let error = conf.placement("%d").validate().unwrap_err();
+        assert_eq!(error.code(), INVALID_NETWORK_CONFIG);
+        assert!(
+            error.to_string().starts_with(
+                "the chained VLAN name <CNI_IFNAME>.<vlanId> = \"%d.7\" is invalid: interface \
+                 name \"%d.7\" contains %"
+            ),
+            "{error}"
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::ffi::OsString;
 
-use cni_types::names::{is_valid_identifier, validate_ifname};
+use cni_types::names::{is_valid_identifier, validate_ifname, validate_new_ifname};
 
 use crate::error::Error;
 
@@ -93,7 +93,15 @@ impl RawEnv {
             });
         }
         let ifname = required("CNI_IFNAME", &self.ifname)?;
-        validate_ifname(&ifname).map_err(|e| Error::Env {
+        // ADD creates a link under this name (or, chained, under `<CNI_IFNAME>.<vlanId>`), so
+        // the kernel must keep it exactly; CHECK judges such a link. DEL only needs libcni's
+        // rules: no link can carry a name the kernel rewrites, and an IPAM reservation an
+        // older plugin made under it must still be released.
+        let rules = match command {
+            Command::Del => validate_ifname,
+            _ => validate_new_ifname,
+        };
+        rules(&ifname).map_err(|e| Error::Env {
             variable: "CNI_IFNAME",
             problem: format!("is invalid: {e}"),
         })?;
@@ -190,6 +198,20 @@ mod tests {
     #[case::slash_ifname("c1", "/run/netns/x", "a/b", "CNI_IFNAME is invalid")]
     #[case::colon_ifname("c1", "/run/netns/x", "a:b", "CNI_IFNAME is invalid")]
     #[case::space_ifname("c1", "/run/netns/x", "a b", "CNI_IFNAME is invalid")]
+    #[case::template_ifname(
+        "c1",
+        "/run/netns/x",
+        "%d",
+        "CNI_IFNAME is invalid: interface name \"%d\" contains %, which the kernel takes as a name template"
+    )]
+    #[case::other_percent_ifname("c1", "/run/netns/x", "a%", "CNI_IFNAME is invalid")]
+    #[case::kernel_space_ifname("c1", "/run/netns/x", "ethà", "CNI_IFNAME is invalid")]
+    #[case::reserved_ifname(
+        "c1",
+        "/run/netns/x",
+        "all",
+        "CNI_IFNAME is invalid: interface name \"all\" is reserved"
+    )]
     #[case::no_netns_on_add("c1", "", "eth0", "CNI_NETNS is missing")]
     fn add_rejects_bad_variables(
         #[case] container_id: &str,
@@ -217,6 +239,20 @@ mod tests {
                 netns: None
             }
         );
+    }
+
+    #[test]
+    fn check_rejects_names_the_kernel_rewrites_and_del_accepts_them() {
+        for ifname in ["%d", "eth%d", "default"] {
+            let error = env("CHECK", "c1", "/x", ifname)
+                .attachment(Command::Check)
+                .unwrap_err();
+            assert_eq!(error.code(), INVALID_ENVIRONMENT);
+            let attachment = env("DEL", "c1", "/x", ifname)
+                .attachment(Command::Del)
+                .unwrap();
+            assert_eq!(attachment.ifname, ifname);
+        }
     }
 
     #[test]

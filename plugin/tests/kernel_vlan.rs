@@ -311,6 +311,46 @@ fn checks_before_creating_anything() {
     assert_eq!(snapshot(&sandbox), before);
 }
 
+/// Issue 13: the kernel takes a `%` in a new link's name as a template (`%d` became `0`, and
+/// the result named a link that did not exist), refuses other `%`, the byte 0xA0 and the names
+/// `all` and `default`. ADD refuses every such `CNI_IFNAME` before it touches the kernel, in
+/// every mode: code 4 naming the variable and the value, nothing made. The runtime's DEL after
+/// it succeeds and changes nothing either.
+#[rstest]
+fn a_name_the_kernel_would_not_keep_is_code_4_in_every_mode(
+    #[values("host", "container", "chained")] mode: &str,
+    #[values("%d", "eth%d", "a%", "ethà", "all", "default")] ifname: &str,
+) {
+    let sandbox = sandbox(vec![(
+        Endpoint::new("node", "eth0"),
+        Endpoint::new("pod", "eth1"),
+    )]);
+    let mut config = l2_host_config("1.1.0");
+    match mode {
+        "host" => {}
+        "container" => {
+            config["master"] = json!("eth1");
+            config["linkInContainer"] = json!(true);
+        }
+        _ => {
+            config["master"] = json!("");
+            config["linkInContainer"] = json!(true);
+        }
+    }
+    let before = snapshot(&sandbox);
+    let error = Call::new(&sandbox, "ADD", ifname).run(&config).error();
+    assert_eq!(error.code, 4, "{mode} {ifname}: {error:?}");
+    assert!(
+        error
+            .msg
+            .starts_with(&format!("CNI_IFNAME is invalid: interface name {ifname:?}")),
+        "{error:?}"
+    );
+    assert_eq!(snapshot(&sandbox), before, "{mode} {ifname}: nothing made");
+    Call::new(&sandbox, "DEL", ifname).run(&config).success();
+    assert_eq!(snapshot(&sandbox), before, "{mode} {ifname}: DEL");
+}
+
 #[test]
 fn a_failing_ipam_leaves_nothing_behind() {
     let sandbox = host_master_sandbox();

@@ -141,7 +141,17 @@ fn env() -> impl Strategy<Value = Vec<(String, String)>> {
         pick(&["ctr1", "", "-bad"]),
         // Never a namespace other than the child's own: /proc/self/ns/net is the fresh one.
         pick(&["/proc/self/ns/net", "", "/nonexistent", "/tmp", "/dev/null"]),
-        pick(&["eth0", "net1", "lo", "", "a/b", "0123456789abcdef", ".."]),
+        pick(&[
+            "eth0",
+            "net1",
+            "lo",
+            "",
+            "a/b",
+            "0123456789abcdef",
+            "..",
+            "%d",
+            "all",
+        ]),
         pick(&["/nonexistent", "", "/tmp"]),
     )
         .prop_map(|(command, id, netns, ifname, path)| {

@@ -3,9 +3,11 @@
 //! A case fails when the plugin panics or is killed by a signal, hangs, prints something that
 //! is neither a result (or VERSION reply) nor an error object, disagrees with itself (an error
 //! object with exit status 0, a failure without one), returns an error code outside the spec's
-//! ranges, or leaves anything behind in any namespace of the sandbox. An ADD that succeeds is
-//! followed by CHECK (when the version has it) and DEL with the result as `prevResult`, as a
-//! runtime would, and those are judged the same way; leftovers are looked for after the last.
+//! ranges, or leaves anything behind in any namespace of the sandbox. An ADD that succeeds must
+//! print a result whose interfaces exist where it says, under exactly its names and MACs (the
+//! suite's own check, [`missing_result_interfaces`]); it is then followed by CHECK (when the
+//! version has it) and DEL with the result as `prevResult`, as a runtime would, and those are
+//! judged the same way; leftovers are looked for after the last.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -20,6 +22,7 @@ use crate::runtime::{
     CniCommand, ExecRequest, Execution, ExitStatus, Finding, Outcome, SuccessOutput, ViolationKind,
     execute,
 };
+use crate::snapshot::missing_result_interfaces;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -32,6 +35,9 @@ pub enum ProblemKind {
     /// An error code outside the spec's ranges.
     BadErrorCode,
     LeftBehind,
+    /// A successful ADD's result places an interface in a sandbox namespace that has no link of
+    /// exactly that name (or MAC).
+    ResultInterfaceMissing,
     /// DEL after an interrupted ADD did not succeed (crash-consistency rounds).
     DelFailed,
 }
@@ -45,6 +51,7 @@ impl fmt::Display for ProblemKind {
             ProblemKind::BadOutput => "bad output",
             ProblemKind::BadErrorCode => "error code outside the spec's ranges",
             ProblemKind::LeftBehind => "left something behind",
+            ProblemKind::ResultInterfaceMissing => "result names an interface that is not there",
             ProblemKind::DelFailed => "DEL after an interrupted ADD failed",
         })
     }
@@ -147,6 +154,18 @@ pub fn run_case(arena: &Arena, case: &FuzzCase, timeout: Duration) -> Result<Cas
         _ => None,
     };
     run.executions.push(main);
+    if let Some(result) = &result {
+        let missing = missing_result_interfaces(&arena.sandbox, result)
+            .map_err(|e| format!("checking the result's interfaces: {e}"))?;
+        if !missing.is_empty() {
+            run.problems.push(with_signature(Problem::new(
+                ProblemKind::ResultInterfaceMissing,
+                &step,
+                String::new(),
+                missing.join("\n"),
+            )));
+        }
+    }
     if let Some(result) = result {
         let version = case.version();
         let mut follow_ups = Vec::new();

@@ -11,6 +11,11 @@ use crate::runtime::{ChainError, ChainRun, PluginResult};
 /// The clause every leftover (link, address, IPAM reservation) after a failed ADD or a DEL
 /// breaks, whatever the scenario is about.
 pub const NO_LEFTOVERS: &str = "suite.no-leftovers";
+/// The clause a successful ADD breaks when its result places an interface in a sandbox
+/// namespace that has no link of exactly that name (or another MAC), whatever the scenario is
+/// about: the spec's "if the plugin is unable to use this interface name it must return an
+/// error", seen from the result.
+pub const RESULT_INTERFACES: &str = "suite.result-interfaces-exist";
 /// The clause every protocol violation breaks (stdout neither a result nor an error object,
 /// signal, timeout).
 pub const PROTOCOL: &str = "spec.output.protocol";
@@ -146,7 +151,7 @@ impl<'a> Judge<'a> {
     fn level_of(&self, clause: &str) -> Level {
         match clause {
             MESSAGE => Level::Should,
-            NO_LEFTOVERS | PROTOCOL | HARNESS | INTERFACE_MTU => Level::Must,
+            NO_LEFTOVERS | RESULT_INTERFACES | PROTOCOL | HARNESS | INTERFACE_MTU => Level::Must,
             _ => self
                 .scenario
                 .clauses

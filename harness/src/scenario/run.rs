@@ -1,6 +1,7 @@
 //! Running scenarios: each applicable (scenario, CNI version) pair is a case, run in its own
 //! fresh sandbox, in parallel up to `jobs`. A case walks its steps, judges each against its
-//! expectation, and looks for leftovers after every failed ADD and every DEL.
+//! expectation, and looks for leftovers after every failed ADD and every DEL, and after every
+//! successful ADD for the interfaces its result names.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -12,7 +13,9 @@ use cni_types::CniVersion;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::expect::{Failure, HARNESS, Judge, NO_LEFTOVERS, PROTOCOL, StepOutcome, VERSION_REPLY};
+use super::expect::{
+    Failure, HARNESS, Judge, NO_LEFTOVERS, PROTOCOL, RESULT_INTERFACES, StepOutcome, VERSION_REPLY,
+};
 use super::load::{Library, ScenarioFileError};
 use super::model::{
     Concurrent, Exec, Expect, Feature, Level, NetworkSource, PrevResult, Scenario, Step,
@@ -26,7 +29,7 @@ use crate::runtime::{
     SuccessOutput,
 };
 use crate::sandbox::Sandbox;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Snapshot, missing_result_interfaces};
 use crate::topology::{Endpoint, Topology, VlanProtocol, VlanTag};
 
 /// What to run and against which plugin.
@@ -546,6 +549,10 @@ impl<'a> Case<'a> {
                 if failed {
                     self.leftovers(world, label, &before, false)?;
                 }
+                if let Some(result) = &outcome.result {
+                    let last = self.executions.len().checked_sub(1);
+                    self.result_interfaces(world, label, &result.json, last)?;
+                }
             }
             Step::Check(invoke) => {
                 if !self.version.has_check() {
@@ -791,6 +798,14 @@ impl Case<'_> {
         if failed_add {
             self.leftovers(world, label, &before, false)?;
         }
+        if let Some(result) = outcome
+            .result
+            .as_ref()
+            .filter(|_| command == CniCommand::Add)
+        {
+            let last = self.executions.len().checked_sub(1);
+            self.result_interfaces(world, label, &result.json, last)?;
+        }
         Ok(())
     }
 
@@ -867,6 +882,13 @@ impl Case<'_> {
             );
         }
         self.failures.extend(judge.failures);
+        if command == CniCommand::Add {
+            for (i, outcome) in outcomes.iter().enumerate() {
+                if let Some(result) = &outcome.result {
+                    self.result_interfaces(world, label, &result.json, Some(first + i))?;
+                }
+            }
+        }
         if let Some(name) = &c.expect.state {
             let now = snapshot(world)?;
             if let Err(diff) = self.states.check(name, &now) {
@@ -901,6 +923,26 @@ impl Case<'_> {
                 plugins.len()
             )
         })
+    }
+
+    /// After a successful ADD (`execution` printed `result`): every interface the result places
+    /// in a namespace of the sandbox must be there under exactly its name (and MAC).
+    fn result_interfaces(
+        &mut self,
+        world: &World,
+        label: &str,
+        result: &Value,
+        execution: Option<usize>,
+    ) -> Result<(), String> {
+        let missing = missing_result_interfaces(&world.sandbox, result)
+            .map_err(|e| format!("checking the result's interfaces: {e}"))?;
+        if !missing.is_empty() {
+            let mut judge = self.judge(world, label);
+            judge.execution = execution;
+            judge.fail(RESULT_INTERFACES, missing.join("; "), None);
+            self.failures.extend(judge.failures);
+        }
+        Ok(())
     }
 
     /// Links and addresses that appeared since `reference` (and, after a DEL, IPAM
