@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Tests deploy/collect-reports on report folders made by real runs of cni-conform-node (made by
 deploy/check): RUNS/pass (the reference vlan, exit 0), RUNS/fail (upstream's vlan, which has no
-chaining: exit 1) and RUNS/error (a bad cni-conform argument: exit 2).
+chaining: exit 1 with --require-feature chaining), RUNS/unsupported (the same without it: exit 0,
+chaining unsupported) and RUNS/error (a bad cni-conform argument: exit 2).
 
   collect_reports.py RUNS
 
@@ -65,13 +66,13 @@ def check(condition, message, output=""):
 
 def main():
     runs = pathlib.Path(sys.argv[1])
-    for name, status in (("pass", "0"), ("fail", "1"), ("error", "2")):
+    for name, status in (("pass", "0"), ("fail", "1"), ("unsupported", "0"), ("error", "2")):
         got = (runs / name / "exit-status").read_text().strip()
         check(got == status, "the real run %s ended with status %s, not %s" % (name, got, status))
     with tempfile.TemporaryDirectory() as tmp:
         tmp = pathlib.Path(tmp)
         out = tmp / "out"
-        for name in ("pass", "fail", "error"):
+        for name in ("pass", "fail", "unsupported", "error"):
             shutil.copytree(runs / name, out / name)
         shutil.copytree(runs / "pass", out / "running")
         (out / "running" / "exit-status").unlink()
@@ -81,13 +82,17 @@ def main():
         check(result.returncode == 1, "exit %d with failing nodes, expected 1" % result.returncode,
               text + result.stderr)
         rows = table(text)
-        check(set(rows) == {"node-pass", "node-fail", "node-error", "node-running"},
+        check(set(rows) == {"node-pass", "node-fail", "node-unsupported", "node-error",
+                            "node-running"},
               "rows: %s" % sorted(rows), text)
         p = rows["node-pass"]
         check(p[1] == "PASS" and p[3] == "0" and int(p[2]) >= 1, "pass row: %s" % p, text)
         f = rows["node-fail"]
         check(f[1] == "FAIL" and int(f[3]) >= 1, "fail row: %s" % f, text)
         check("chained-seed@1.0.0" in text, "the failing case of node-fail is not listed", text)
+        u = rows["node-unsupported"]
+        check(u[1] == "PASS" and u[2] == "0" and u[3] == "0" and u[7] == "1 unsupported",
+              "unsupported row (a PASS that says what was declined): %s" % u, text)
         check(rows["node-error"][1] == "ERROR" and "exit status 2: " in rows["node-error"][7]
               and "9.9" in rows["node-error"][7],
               "error row: %s" % rows["node-error"], text)
@@ -132,8 +137,8 @@ def main():
         again = collect("--kubectl", str(kubectl), "-o", str(fetched), env=env)
         check(again.returncode != 0 and "exists already" in again.stderr,
               "fetch into a used folder must refuse", again.stdout + again.stderr)
-    print("collect_reports: node x verdict table right for real pass/fail/error runs, an "
-          "unfinished node, and the kubectl path (fake kubectl)")
+    print("collect_reports: node x verdict table right for real pass/fail/unsupported/error "
+          "runs, an unfinished node, and the kubectl path (fake kubectl)")
 
 
 if __name__ == "__main__":
