@@ -13,6 +13,10 @@ use crate::netns::Netns;
 /// installed `cni-conform` binary can boot UML on its own.
 pub const UML_RUN_SCRIPT: &str = include_str!("../../ci/uml-run");
 
+/// What `ci/setup` runs to fetch User-Mode Linux, embedded so an installed `cni-conform` can
+/// provide it too (`cni-conform fetch-uml`).
+pub const UML_FETCH_SCRIPT: &str = include_str!("../../ci/uml-fetch");
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Backend {

@@ -47,6 +47,14 @@ enum Command {
     },
     /// Print the kernel this would run on (native or User-Mode Linux) and whether it makes VLANs.
     Kernel,
+    /// Fetch the User-Mode Linux kernel used where this kernel has no 802.1Q (Debian unstable's
+    /// user-mode-linux, into /var/cache/cni-conform; what ci/setup does). Fetches nothing when
+    /// one is cached.
+    FetchUml {
+        /// Fetch unstable's newest even when a version is cached.
+        #[arg(long)]
+        refresh: bool,
+    },
     /// Measure a plugin against another one (A B A B ...): process start, ADD/CHECK/DEL,
     /// chaining, VLANs-on-master scale curve, concurrency; table, bench.json and bench.svg.
     Bench(cni_conform::bench::cli::BenchArgs),
@@ -121,6 +129,7 @@ fn main() -> ExitCode {
         } => library(scenarios).and_then(|l| explain(&l, &scenario)),
         Command::Bench(args) => cni_conform::bench::cli::run(args),
         Command::Fuzz(args) => cni_conform::fuzz::cli::run(args),
+        Command::FetchUml { refresh } => cni_conform::uml::fetch_uml(refresh),
         Command::Kernel => {
             println!("{}", cni_conform::kernel::current());
             match cni_conform::kernel::probe_vlan() {

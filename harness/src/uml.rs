@@ -1,10 +1,12 @@
 //! Re-running the current command inside User-Mode Linux when this kernel cannot make VLANs,
-//! with the same runner script cargo uses for tests (embedded, so an installed binary has it).
+//! with the same runner script cargo uses for tests, and fetching that UML the way `ci/setup`
+//! does (both scripts embedded, so an installed binary has them).
 
+use std::ffi::OsString;
 use std::io::Write;
-use std::process::Command;
+use std::process::{Command, ExitStatus};
 
-use crate::kernel::{self, UML_RUN_SCRIPT};
+use crate::kernel::{self, UML_FETCH_SCRIPT, UML_RUN_SCRIPT};
 
 /// Which kernel to use, as the user asked (`--kernel` / `CNI_CONFORM_KERNEL`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -46,24 +48,45 @@ pub fn ensure_namespace_kernel(choice: KernelChoice) -> Result<(), String> {
 /// The embedded runner decides which UML to boot and explains, in one paragraph, when there is
 /// none or it does not boot (exit 127 or 101); its status becomes ours.
 fn reexec_in_uml(why: &str) -> Result<(), String> {
-    let mut script = tempfile::Builder::new()
-        .prefix("cni-conform-uml-run.")
-        .tempfile()
-        .map_err(|e| format!("cannot write the UML runner script: {e}"))?;
-    script
-        .write_all(UML_RUN_SCRIPT.as_bytes())
-        .map_err(|e| format!("cannot write the UML runner script: {e}"))?;
     let exe = std::env::current_exe().map_err(|e| format!("cannot find own binary: {e}"))?;
     eprintln!(
         "cni-conform: running inside User-Mode Linux ({why}; host kernel {})",
         kernel::current().release
     );
-    let status = Command::new("bash")
-        .arg(script.path())
-        .arg(exe)
-        .args(std::env::args_os().skip(1))
-        .status()
-        .map_err(|e| format!("cannot start the UML runner: {e}"))?;
-    drop(script);
+    let mut args = vec![exe.into_os_string()];
+    args.extend(std::env::args_os().skip(1));
+    let status = run_embedded_script("runner", UML_RUN_SCRIPT, args)?;
     std::process::exit(status.code().unwrap_or(101));
+}
+
+/// `cni-conform fetch-uml`: what `ci/setup` does for a kernel without 802.1Q, for an installed
+/// binary without the source tree. The script prints what it uses; its status becomes ours.
+pub fn fetch_uml(refresh: bool) -> Result<std::process::ExitCode, String> {
+    let args = if refresh {
+        vec![OsString::from("--refresh")]
+    } else {
+        vec![]
+    };
+    let status = run_embedded_script("fetcher", UML_FETCH_SCRIPT, args)?;
+    Ok(std::process::ExitCode::from(
+        status
+            .code()
+            .and_then(|c| u8::try_from(c).ok())
+            .unwrap_or(1),
+    ))
+}
+
+fn run_embedded_script(what: &str, text: &str, args: Vec<OsString>) -> Result<ExitStatus, String> {
+    let mut script = tempfile::Builder::new()
+        .prefix("cni-conform-uml.")
+        .tempfile()
+        .map_err(|e| format!("cannot write the UML {what} script: {e}"))?;
+    script
+        .write_all(text.as_bytes())
+        .map_err(|e| format!("cannot write the UML {what} script: {e}"))?;
+    Command::new("bash")
+        .arg(script.path())
+        .args(args)
+        .status()
+        .map_err(|e| format!("cannot start the UML {what}: {e}"))
 }

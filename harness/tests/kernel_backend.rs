@@ -284,8 +284,16 @@ fn uml_fetch_uses_a_cached_kernel_without_touching_apt() {
         shims.path().display(),
         std::env::var("PATH").unwrap()
     );
-    let fetch = |cache: &Path| {
-        Command::new(ci("uml-fetch"))
+    // ci/setup's script, and the same script inside an installed cni-conform.
+    let fetch = |cache: &Path, through_cni_conform: bool| {
+        let mut command = if through_cni_conform {
+            let mut command = Command::new(env!("CARGO_BIN_EXE_cni-conform"));
+            command.arg("fetch-uml");
+            command
+        } else {
+            Command::new(ci("uml-fetch"))
+        };
+        command
             .env("CNI_CONFORM_CACHE", cache)
             .env(
                 "CNI_CONFORM_DEBIAN_KEYRING",
@@ -295,18 +303,20 @@ fn uml_fetch_uses_a_cached_kernel_without_touching_apt() {
             .output()
             .unwrap()
     };
-    let cached = fetch(cache.path());
-    assert_eq!(cached.status.code(), Some(0), "{}", stderr(&cached));
-    assert!(
-        stderr(&cached).contains("using cached user-mode-linux 7.2um1 (Linux 7.2.7"),
-        "{}",
-        stderr(&cached)
-    );
-    assert!(!stderr(&cached).contains("called"), "{}", stderr(&cached));
+    for through_cni_conform in [false, true] {
+        let cached = fetch(cache.path(), through_cni_conform);
+        assert_eq!(cached.status.code(), Some(0), "{}", stderr(&cached));
+        assert!(
+            stderr(&cached).contains("using cached user-mode-linux 7.2um1 (Linux 7.2.7"),
+            "{}",
+            stderr(&cached)
+        );
+        assert!(!stderr(&cached).contains("called"), "{}", stderr(&cached));
+    }
 
     // With nothing cached it has to ask apt, and says so when that fails.
     let empty = tempfile::tempdir().unwrap();
-    let fetched = fetch(empty.path());
+    let fetched = fetch(empty.path(), true);
     assert_ne!(fetched.status.code(), Some(0), "{}", stderr(&fetched));
     assert!(
         stderr(&fetched).contains("apt-get called"),
