@@ -212,9 +212,12 @@ fn invalid_topologies_are_refused_before_anything_is_created() {
 
 #[test]
 fn a_kernel_failure_half_way_removes_everything_made_so_far() {
-    // Passes the name rules libcni applies, but its UTF-8 encoding holds byte 0xa0, which the
-    // kernel's isspace() counts as white space: the second pair fails inside the kernel.
-    let kernel_refuses = "eth-\u{e0}";
+    // Passes the topology's name rules (which now refuse every name the kernel would refuse,
+    // see cni_types::names), but the kernel copies a link name up to its first NUL: this one
+    // becomes "eth0", which the first pair already placed in the pod, so the second pair
+    // fails inside the kernel (EEXIST). A NUL cannot reach a plugin (environment variables
+    // cannot hold one); here it is the one way left to make the kernel fail half way.
+    let kernel_refuses = "eth0\0";
     let topology = Topology::default()
         .with_veth(Endpoint::new("node", "v0"), Endpoint::new("pod", "eth0"))
         .with_veth(
@@ -226,7 +229,7 @@ fn a_kernel_failure_half_way_removes_everything_made_so_far() {
 
     let error = Sandbox::new_in(&topology, parent.path()).unwrap_err();
 
-    assert_eq!(error.errno(), Some(Errno::EINVAL), "{error}");
+    assert_eq!(error.errno(), Some(Errno::EEXIST), "{error}");
     assert!(
         error.to_string().contains(&format!("pod/{kernel_refuses}")),
         "{error}"
