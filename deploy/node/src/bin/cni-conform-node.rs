@@ -24,49 +24,41 @@ use std::process::{Command, ExitCode, ExitStatus, Stdio};
 
 use cni_vlan_node::wait_for_termination;
 
-const USAGE: &str = "usage: cni-conform-node [--report-dir DIR] [--node NAME] [--exit] -- \
-                     CNI-CONFORM-RUN-ARGS...\n       cni-conform-node done [--report-dir DIR]";
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Query {
+    /// Exit 0 iff the run has finished (the readiness probe), whatever its verdict.
+    Done,
+}
 
-#[derive(Debug, PartialEq, Eq)]
+/// Runs `cni-conform run` on this node, keeps its reports, prints the summary, stays up.
+#[derive(Debug, PartialEq, Eq, clap::Parser)]
+#[command(name = "cni-conform-node", version)]
 struct Options {
-    done: bool,
+    #[arg(value_enum)]
+    query: Option<Query>,
+    /// Where the reports, `node`, `error` and `exit-status` go.
+    #[arg(long, default_value = "/reports", value_name = "DIR")]
     report_dir: PathBuf,
+    /// The node's name (default: $NODE_NAME, else the host name).
+    #[arg(long, value_name = "NAME")]
     node: Option<String>,
+    /// Exit with the suite's status instead of waiting for SIGTERM.
+    #[arg(long)]
     exit: bool,
+    /// Arguments of `cni-conform`, after `--` (e.g. `-- run --filter chained`).
+    #[arg(last = true, value_name = "CNI-CONFORM-RUN-ARGS")]
     run_args: Vec<String>,
 }
 
-fn parse(args: &[String]) -> Result<Options, String> {
-    let mut options = Options {
-        done: false,
-        report_dir: PathBuf::from("/reports"),
-        node: None,
-        exit: false,
-        run_args: vec![],
-    };
-    let mut rest = args.iter();
-    while let Some(arg) = rest.next() {
-        let mut value = |flag: &str| {
-            rest.next()
-                .cloned()
-                .ok_or_else(|| format!("{flag} needs a value"))
-        };
-        match arg.as_str() {
-            "done" => options.done = true,
-            "--report-dir" => options.report_dir = value(arg)?.into(),
-            "--node" => options.node = Some(value(arg)?),
-            "--exit" => options.exit = true,
-            "--" => {
-                options.run_args = rest.cloned().collect();
-                break;
-            }
-            other => {
-                return Err(format!(
-                    "unknown argument {other:?} (cni-conform's go after --)"
-                ));
-            }
-        }
+impl Options {
+    fn done(&self) -> bool {
+        self.query == Some(Query::Done)
     }
+}
+
+/// The parsed command line; the report folder is this program's to give, not cni-conform's.
+fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, String> {
+    let options = <Options as clap::Parser>::try_parse_from(args).map_err(|e| e.to_string())?;
     if options
         .run_args
         .iter()
@@ -224,15 +216,14 @@ fn run_suite(options: &Options) -> Result<i32, String> {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let options = match parse(&args) {
+    let options = match parse(std::env::args()) {
         Ok(o) => o,
         Err(e) => {
-            eprintln!("cni-conform-node: {e}\n{USAGE}");
+            eprintln!("cni-conform-node: {e}");
             return ExitCode::from(2);
         }
     };
-    if options.done {
+    if options.done() {
         let status_file = options.report_dir.join("exit-status");
         return if status_file.is_file() {
             ExitCode::SUCCESS
@@ -270,24 +261,26 @@ mod tests {
         s.split_whitespace().map(String::from).collect()
     }
 
+    fn parse_line(s: &str) -> Result<Options, String> {
+        parse(std::iter::once("cni-conform-node".to_owned()).chain(args(s)))
+    }
+
     #[test]
     fn suite_arguments_follow_the_double_dash() {
-        let o = parse(&args(
-            "--report-dir /r --node n1 --exit -- run --filter chained",
-        ))
-        .unwrap();
+        let o = parse_line("--report-dir /r --node n1 --exit -- run --filter chained").unwrap();
         assert_eq!(o.report_dir, PathBuf::from("/r"));
         assert_eq!(o.node.as_deref(), Some("n1"));
-        assert!(o.exit && !o.done);
+        assert!(o.exit && !o.done());
+        assert!(parse_line("done --report-dir /r").unwrap().done());
         assert_eq!(o.run_args, args("run --filter chained"));
     }
 
     #[test]
     fn the_report_folder_is_ours_to_give() {
-        let e = parse(&args("-- run --report-dir /x")).unwrap_err();
+        let e = parse_line("-- run --report-dir /x").unwrap_err();
         assert!(e.contains("give --report-dir before --"), "{e}");
-        let e = parse(&args("--filter x")).unwrap_err();
-        assert!(e.contains("cni-conform's go after --"), "{e}");
+        let e = parse_line("--filter x").unwrap_err();
+        assert!(e.contains("--filter"), "{e}");
     }
 
     #[test]
@@ -295,7 +288,7 @@ mod tests {
         // Test binaries run from target/<profile>/deps/, where no file is named `cni-conform`.
         let tmp = tempfile::tempdir().unwrap();
         let options = Options {
-            done: false,
+            query: None,
             report_dir: tmp.path().join("reports"),
             node: Some("node-x".into()),
             exit: true,
@@ -328,7 +321,7 @@ mod tests {
         }
         fs::write(dir.join("exit-status"), "0\n").unwrap();
         let options = Options {
-            done: false,
+            query: None,
             report_dir: dir.clone(),
             node: Some("node-x".into()),
             exit: true,

@@ -21,75 +21,52 @@ use std::time::SystemTime;
 
 use cni_vlan_node::{utc, wait_for_termination};
 
-const USAGE: &str = "usage: cni-vlan-install [install|check|once] [--source FILE] \
-                     [--dest-dir DIR] [--name NAME] [--on-newer keep|replace]";
-
 /// Marks this program's temporary files, so a run cleans up what an interrupted one left.
 const TEMP_MARK: &str = ".cni-vlan-install.";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Mode {
+    /// Install, then wait for SIGTERM (the DaemonSet's container).
     Install,
+    /// Install and exit.
     Once,
+    /// Exit 0 iff the node's file is identical to the image's (the readiness probe).
     Check,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum OnNewer {
     Keep,
     Replace,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Puts the image's `vlan` into the node's CNI folder atomically (temporary name, sync, rename).
+#[derive(Debug, Clone, PartialEq, Eq, clap::Parser)]
+#[command(name = "cni-vlan-install", version)]
 struct Options {
+    #[arg(value_enum, default_value_t = Mode::Install)]
     mode: Mode,
+    /// The plugin to install.
+    #[arg(long, default_value = "/usr/local/bin/vlan", value_name = "FILE")]
     source: PathBuf,
+    /// The node's CNI folder, as mounted in the container.
+    #[arg(long, default_value = "/host/opt/cni/bin", value_name = "DIR")]
     dest_dir: PathBuf,
+    /// The file name in that folder.
+    #[arg(long, default_value = "vlan", value_parser = plain_file_name, value_name = "NAME")]
     name: String,
+    /// What to do when the node has a different file that is newer than the image's.
+    #[arg(long, value_enum, default_value_t = OnNewer::Keep)]
     on_newer: OnNewer,
 }
 
-fn parse(args: &[String]) -> Result<Options, String> {
-    let mut options = Options {
-        mode: Mode::Install,
-        source: PathBuf::from("/usr/local/bin/vlan"),
-        dest_dir: PathBuf::from("/host/opt/cni/bin"),
-        name: "vlan".to_owned(),
-        on_newer: OnNewer::Keep,
-    };
-    let mut rest = args.iter();
-    while let Some(arg) = rest.next() {
-        let mut value = |flag: &str| {
-            rest.next()
-                .cloned()
-                .ok_or_else(|| format!("{flag} needs a value"))
-        };
-        match arg.as_str() {
-            "install" => options.mode = Mode::Install,
-            "once" => options.mode = Mode::Once,
-            "check" => options.mode = Mode::Check,
-            "--source" => options.source = value(arg)?.into(),
-            "--dest-dir" => options.dest_dir = value(arg)?.into(),
-            "--name" => {
-                let name = value(arg)?;
-                if name.is_empty() || name.contains('/') || name.starts_with('.') {
-                    return Err(format!(
-                        "--name {name:?}: a plain file name is needed (no '/', not hidden)"
-                    ));
-                }
-                options.name = name;
-            }
-            "--on-newer" => {
-                options.on_newer = match value(arg)?.as_str() {
-                    "keep" => OnNewer::Keep,
-                    "replace" => OnNewer::Replace,
-                    other => return Err(format!("--on-newer {other:?}: keep or replace")),
-                }
-            }
-            other => return Err(format!("unknown argument {other:?}")),
-        }
+fn plain_file_name(name: &str) -> Result<String, String> {
+    if name.is_empty() || name.contains('/') || name.starts_with('.') {
+        return Err(format!(
+            "{name:?}: a plain file name is needed (no '/', not hidden)"
+        ));
     }
-    Ok(options)
+    Ok(name.to_owned())
 }
 
 /// What an install did, for the log and the exit status.
@@ -242,14 +219,7 @@ fn log(message: &str) {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let options = match parse(&args) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("cni-vlan-install: {e}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+    let options = <Options as clap::Parser>::parse();
     if options.mode == Mode::Check {
         return match is_current(&options) {
             Ok(true) => ExitCode::SUCCESS,
@@ -443,29 +413,28 @@ mod tests {
 
     #[test]
     fn arguments() {
-        let args = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
-        let o = parse(&args("check --dest-dir /x --on-newer replace")).unwrap();
+        let parse = |s: &str| {
+            <Options as clap::Parser>::try_parse_from(
+                std::iter::once("cni-vlan-install").chain(s.split_whitespace()),
+            )
+            .map_err(|e| e.to_string())
+        };
+        let o = parse("check --dest-dir /x --on-newer replace").unwrap();
         assert_eq!((o.mode, o.on_newer), (Mode::Check, OnNewer::Replace));
         assert_eq!(o.dest_dir, PathBuf::from("/x"));
-        assert!(
-            parse(&args("--on-newer maybe"))
-                .unwrap_err()
-                .contains("keep or replace")
+        let o = parse("").unwrap();
+        assert_eq!((o.mode, o.on_newer), (Mode::Install, OnNewer::Keep));
+        assert_eq!(
+            (o.source, o.name),
+            (PathBuf::from("/usr/local/bin/vlan"), "vlan".to_owned())
         );
+        assert!(parse("--on-newer maybe").unwrap_err().contains("maybe"));
         assert!(
-            parse(&args("--name ../vlan"))
+            parse("--name ../vlan")
                 .unwrap_err()
                 .contains("plain file name")
         );
-        assert!(
-            parse(&args("--source"))
-                .unwrap_err()
-                .contains("needs a value")
-        );
-        assert!(
-            parse(&args("--bogus"))
-                .unwrap_err()
-                .contains("unknown argument")
-        );
+        assert!(parse("--source").unwrap_err().contains("--source"));
+        assert!(parse("--bogus").unwrap_err().contains("--bogus"));
     }
 }
