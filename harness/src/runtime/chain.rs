@@ -28,8 +28,9 @@ use serde_json::{Value, json};
 use super::attachment::{Attachment, AttachmentKey};
 use super::cache::{CachedAttachment, ResultCache};
 use super::cni_path::{CniPath, FindError};
+use super::command::CniCommand;
 use super::conflist::{NetworkConfigList, PluginConfig};
-use super::exec::{CniCommand, ExecRequest, Execution, MemoryAccounting, execute};
+use super::exec::{ExecRequest, Execution, MemoryAccounting, execute};
 use super::outcome::{Outcome, PluginResult, SuccessOutput, VersionInfo, Violation};
 use crate::netns::Netns;
 

@@ -3,12 +3,10 @@
 //! status, wall time, peak RSS) together with what its output means under the protocol.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::io::{self, Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::str::FromStr;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -20,63 +18,10 @@ use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize, Serializer};
 
+use super::command::CniCommand;
 use super::outcome::{Finding, Outcome, classify};
+use super::output::{ExitStatus, RawBytes};
 use crate::netns::Netns;
-
-/// `CNI_COMMAND` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum CniCommand {
-    Add,
-    Del,
-    Check,
-    Gc,
-    Status,
-    Version,
-}
-
-impl CniCommand {
-    pub const ALL: [CniCommand; 6] = [
-        CniCommand::Add,
-        CniCommand::Del,
-        CniCommand::Check,
-        CniCommand::Gc,
-        CniCommand::Status,
-        CniCommand::Version,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CniCommand::Add => "ADD",
-            CniCommand::Del => "DEL",
-            CniCommand::Check => "CHECK",
-            CniCommand::Gc => "GC",
-            CniCommand::Status => "STATUS",
-            CniCommand::Version => "VERSION",
-        }
-    }
-}
-
-impl fmt::Display for CniCommand {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown CNI_COMMAND: {0}")]
-pub struct UnknownCommand(pub String);
-
-impl FromStr for CniCommand {
-    type Err = UnknownCommand;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        CniCommand::ALL
-            .into_iter()
-            .find(|c| c.as_str() == s)
-            .ok_or_else(|| UnknownCommand(s.to_string()))
-    }
-}
 
 /// What to run. `env` is the child's complete environment (nothing is inherited), so a scenario
 /// can send any variables, including wrong or missing ones; `command` only says which output to
@@ -104,55 +49,6 @@ pub enum MemoryAccounting {
     /// under ptrace (`PTRACE_O_TRACEEXIT`), so a delegate's memory never counts. The stops cost
     /// time: benchmarks use it in runs of their own, not in timed ones.
     PluginOnly,
-}
-
-/// How the process ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ExitStatus {
-    Code(i32),
-    Signal(i32),
-}
-
-/// Bytes a process read or wrote. Serialized as a string when they are UTF-8 (the usual case)
-/// and as `{"hex": ...}` otherwise, so reports never lose what a plugin printed.
-#[derive(Clone, PartialEq, Eq, Default)]
-pub struct RawBytes(pub Vec<u8>);
-
-impl RawBytes {
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.0
-    }
-
-    pub fn to_string_lossy(&self) -> String {
-        String::from_utf8_lossy(&self.0).into_owned()
-    }
-}
-
-impl fmt::Debug for RawBytes {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}", self.to_string_lossy())
-    }
-}
-
-impl fmt::Display for RawBytes {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_string_lossy())
-    }
-}
-
-impl Serialize for RawBytes {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match std::str::from_utf8(&self.0) {
-            Ok(text) => s.serialize_str(text),
-            Err(_) => {
-                let hex: String = self.0.iter().map(|b| format!("{b:02x}")).collect();
-                let mut map = BTreeMap::new();
-                map.insert("hex", hex);
-                map.serialize(s)
-            }
-        }
-    }
 }
 
 /// The record of one execution.

@@ -4,6 +4,8 @@
 //! - [`attachment`]: the runtime's description of one attachment (libcni `RuntimeConf`).
 //! - [`conflist`]: loading and validating a configuration list, version selection.
 //! - [`cni_path`]: where plugins are looked up (`CNI_PATH`) and the fixture plugins' folder.
+//! - [`command`]: the CNI verbs.
+//! - [`output`]: what a finished process left: exit status and raw bytes.
 //! - [`exec`]: one plugin execution in a netns, with timeout, exit status, wall time and peak RSS.
 //! - [`outcome`]: what a plugin's exit status and stdout mean under the protocol.
 //! - [`cache`]: the libcni-compatible result cache.
@@ -16,9 +18,11 @@ pub mod attachment;
 pub mod cache;
 pub mod chain;
 pub mod cni_path;
+pub mod command;
 pub mod conflist;
 pub mod exec;
 pub mod outcome;
+pub mod output;
 
 pub use attachment::{Attachment, AttachmentKey};
 pub use cache::{CachedAttachment, ResultCache};
@@ -26,10 +30,10 @@ pub use chain::{ChainError, ChainRun, PluginFailure, PluginId, Runtime};
 pub use cni_path::{
     CniPath, FindError, harness_binary, link_fixture_plugins, plugin_argument, reference_plugin,
 };
+pub use command::{CniCommand, UnknownCommand};
 pub use conflist::{ConfigError, NetworkConfigList, PluginConfig};
-pub use exec::{
-    CniCommand, ExecRequest, Execution, ExitStatus, MemoryAccounting, RawBytes, execute,
-};
+pub use exec::{ExecRequest, Execution, MemoryAccounting, execute};
 pub use outcome::{
     Finding, Outcome, PluginResult, SuccessOutput, VersionInfo, Violation, ViolationKind,
 };
+pub use output::{ExitStatus, RawBytes};

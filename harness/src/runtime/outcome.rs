@@ -12,7 +12,8 @@ use cni_types::{CniError, CniResult, CniVersion};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::exec::{CniCommand, ExitStatus, RawBytes};
+use super::command::CniCommand;
+use super::output::{ExitStatus, RawBytes};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]
