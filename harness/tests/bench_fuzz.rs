@@ -4,6 +4,9 @@
 //! sane numbers, never how fast anything was. The fuzz tests hold the reference plugin to zero
 //! findings on a fixed seed and show that a defect is found, shrunk and reproduced.
 
+#[path = "support/cni_conform_cli.rs"]
+mod cni_conform_cli;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -18,11 +21,9 @@ fn reference_vlan() -> PathBuf {
     reference_plugin().unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// `cni-conform ARGS`, its stderr echoed so a failing test shows what the run said.
 fn cni_conform(args: &[&str]) -> Output {
-    let output = Command::new(env!("CARGO_BIN_EXE_cni-conform"))
-        .args(args)
-        .output()
-        .expect("cni-conform starts");
+    let output = cni_conform_cli::cni_conform(args);
     eprintln!("{}", String::from_utf8_lossy(&output.stderr));
     output
 }

@@ -8,13 +8,11 @@ mod broken_variants;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
 use broken_variants::{BrokenVariants, reference_plugin};
 use cni_conform::report::{self, reproducer, table};
 use cni_conform::scenario::{
-    CaseStatus, Judgement, Level, Library, Profile, Progress, StoredStates, SuiteOptions,
-    SuiteReport, run_suite,
+    CaseStatus, Level, Library, Progress, StoredStates, SuiteOptions, SuiteReport, run_suite,
 };
 use cni_types::CniVersion;
 use rstest::rstest;
@@ -30,18 +28,9 @@ const VERSIONS: [CniVersion; 2] = [CniVersion::V0_4_0, CniVersion::V1_1_0];
 fn run(plugin: &Path) -> SuiteReport {
     let library = Library::bundled().unwrap();
     let options = SuiteOptions {
-        plugin: plugin.to_path_buf(),
-        plugin_type: "vlan".into(),
-        extra_cni_path: vec![],
         filter: Some(SELECTION.into()),
         versions: Some(VERSIONS.to_vec()),
-        skip_features: vec![],
-        jobs: 2,
-        timeout: Duration::from_secs(60),
-        judgement: Judgement {
-            profile: Profile::Reference,
-            required_features: vec![],
-        },
+        ..SuiteOptions::reference(plugin)
     };
     let states = StoredStates::new(&library.states_dir());
     let progress = |_: Progress| {};

@@ -3,21 +3,17 @@
 
 #[path = "support/broken_variants.rs"]
 mod broken_variants;
+#[path = "support/cni_conform_cli.rs"]
+mod cni_conform_cli;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use broken_variants::BrokenVariants;
+use cni_conform_cli::cni_conform;
 use quick_junit::{NonSuccessKind, TestCaseStatus};
 use serde_json::Value;
 use tempfile::TempDir;
-
-fn cni_conform(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cni-conform"))
-        .args(args)
-        .output()
-        .expect("cni-conform starts")
-}
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()

@@ -6,22 +6,18 @@
 
 #[path = "support/broken_variants.rs"]
 mod broken_variants;
+#[path = "support/cni_conform_cli.rs"]
+mod cni_conform_cli;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use broken_variants::{BrokenVariants, reference_plugin};
+use cni_conform_cli::cni_conform;
 use quick_junit::{NonSuccessKind, TestCaseStatus};
 use serde_json::Value;
 use tempfile::TempDir;
-
-fn cni_conform(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cni-conform"))
-        .args(args)
-        .output()
-        .expect("cni-conform starts")
-}
 
 /// Runs `cni-conform run` with `args` and a report folder; returns the output and report.json.
 fn run(args: &[&str]) -> (Output, String, Value, TempDir) {

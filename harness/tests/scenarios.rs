@@ -5,13 +5,10 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
-use std::time::Duration;
 
 use cni_conform::report::table;
 use cni_conform::runtime::reference_plugin;
-use cni_conform::scenario::{
-    Judgement, Library, Profile, Progress, StateOracle, SuiteOptions, run_suite,
-};
+use cni_conform::scenario::{Judgement, Library, Progress, StateOracle, SuiteOptions, run_suite};
 use cni_conform::snapshot::Snapshot;
 
 struct InstaStates {
@@ -46,18 +43,8 @@ fn reference_plugin_passes_every_scenario() {
     let library = Library::bundled().unwrap();
     let plugin = reference_plugin().unwrap_or_else(|e| panic!("{e}"));
     let options = SuiteOptions {
-        plugin,
-        plugin_type: "vlan".into(),
-        extra_cni_path: vec![],
         filter: std::env::var("CONFORM_FILTER").ok(),
-        versions: None,
-        skip_features: vec![],
-        jobs: 2,
-        timeout: Duration::from_secs(60),
-        judgement: Judgement {
-            profile: Profile::Reference,
-            required_features: vec![],
-        },
+        ..SuiteOptions::reference(plugin)
     };
     let states = InstaStates {
         dir: library.states_dir(),

@@ -7,7 +7,6 @@
 //! diff.
 
 use std::path::Path;
-use std::time::Duration;
 
 use cni_conform::report::table;
 use cni_conform::scenario::{
@@ -25,20 +24,7 @@ fn upstream_vlan_gets_exactly_the_recorded_outcomes() {
         "{UPSTREAM_VLAN} is missing: apt-get install -y containernetworking-plugins (ci/setup does)"
     );
     let library = Library::bundled().unwrap();
-    let options = SuiteOptions {
-        plugin: UPSTREAM_VLAN.into(),
-        plugin_type: "vlan".into(),
-        extra_cni_path: vec![],
-        filter: None,
-        versions: None,
-        skip_features: vec![],
-        jobs: 2,
-        timeout: Duration::from_secs(60),
-        judgement: Judgement {
-            profile: Profile::Reference,
-            required_features: vec![],
-        },
-    };
+    let options = SuiteOptions::reference(UPSTREAM_VLAN);
     let states = StoredStates::new(&library.states_dir());
     let report = run_suite(&library, &options, &states, &|_| {}).expect("suite runs");
     // The README's tables come from here (`-- --nocapture`): the run as judged by each profile.

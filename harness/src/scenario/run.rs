@@ -21,7 +21,7 @@ use super::model::{
     Concurrent, Exec, Expect, Feature, Level, NetworkSource, PrevResult, Scenario, Step,
 };
 use super::states::StateOracle;
-use super::verdict::{self, CaseStatus, Declined, Judgement};
+use super::verdict::{self, CaseStatus, Declined, Judgement, Profile};
 use crate::fixtures::call_log;
 use crate::kernel::{self, KernelInfo};
 use crate::runtime::{
@@ -50,6 +50,28 @@ pub struct SuiteOptions {
     pub timeout: Duration,
     /// Profile and required capabilities the cases are judged by.
     pub judgement: Judgement,
+}
+
+impl SuiteOptions {
+    /// Every scenario at every version the plugin supports, as type `vlan`, judged by the
+    /// reference profile (every clause decides), two jobs and 60 s per execution: what the
+    /// test suites start from and then narrow.
+    pub fn reference(plugin: impl Into<PathBuf>) -> SuiteOptions {
+        SuiteOptions {
+            plugin: plugin.into(),
+            plugin_type: "vlan".into(),
+            extra_cni_path: vec![],
+            filter: None,
+            versions: None,
+            skip_features: vec![],
+            jobs: 2,
+            timeout: Duration::from_secs(60),
+            judgement: Judgement {
+                profile: Profile::Reference,
+                required_features: vec![],
+            },
+        }
+    }
 }
 
 /// One scenario at one CNI version.
