@@ -175,6 +175,60 @@ fn a_plugin_declining_chaining_cleanly_is_unsupported_under_spec_and_fails_other
     }
 }
 
+/// A plugin without GC and STATUS: both get a clean CNI error; everything else goes to the
+/// reference plugin.
+fn declines_gc_and_status(dir: &Path) -> PathBuf {
+    script_plugin(
+        dir,
+        "no-gc-no-status",
+        &format!(
+            r#"case "$CNI_COMMAND" in
+  GC|STATUS)
+    cat >/dev/null
+    printf '%s' '{{"cniVersion":"1.1.0","code":4,"msg":"'"$CNI_COMMAND"' is not supported"}}'
+    exit 1 ;;
+esac
+exec {}
+"#,
+            reference_plugin().display()
+        ),
+    )
+}
+
+#[test]
+fn a_declined_gc_or_status_names_that_capability_alone() {
+    cni_conform::kernel::require_vlan();
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = declines_gc_and_status(dir.path());
+    let plugin = plugin.to_str().unwrap();
+    // status-without-ipam also exercises ipam-optional, which the ADD-less STATUS call does
+    // not ask for: the refusal names status only.
+    for (scenario, feature) in [("gc-forwarded", "gc"), ("status-without-ipam", "status")] {
+        let selection = [
+            "--plugin",
+            plugin,
+            "--filter",
+            scenario,
+            "--versions",
+            "1.1.0",
+        ];
+        let (out, text, json, _reports) = run(&selection);
+        assert_eq!(out.status.code(), Some(0), "{scenario}: {text}");
+        let case = &json["report"]["cases"][0];
+        assert_eq!(case["status"], "unsupported", "{scenario}: {case}");
+        assert_eq!(case["features"], serde_json::json!([feature]), "{scenario}");
+        assert!(
+            text.contains(&format!("1 unsupported ({feature})")),
+            "{scenario}: {text}"
+        );
+
+        let (out, text, json, _reports) =
+            run(&[&selection[..], &["--require-feature", feature]].concat());
+        assert_eq!(out.status.code(), Some(1), "{scenario}: {text}");
+        assert_eq!(json["report"]["cases"][0]["status"], "fail", "{scenario}");
+    }
+}
+
 #[test]
 fn a_plugin_declining_chaining_by_leaving_a_link_fails_under_both_profiles() {
     cni_conform::kernel::require_vlan();

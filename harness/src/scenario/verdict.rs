@@ -6,6 +6,7 @@
 //! CNI error at ADD, nothing left behind) is `unsupported` there under `spec`.
 
 use serde::Serialize;
+use serde_json::Value;
 
 use super::expect::{Failure, NO_LEFTOVERS, PROTOCOL};
 use super::model::{Expect, Feature, Level, Scenario};
@@ -71,7 +72,8 @@ pub struct Judgement {
 /// well-formed CNI error where success was expected, and left nothing behind.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Declined {
-    /// The scenario's optional capabilities (what the refused configuration asked for).
+    /// The scenario's optional capabilities that the refused call asked for (see
+    /// [`asked_capabilities`]); all of the scenario's when the call shows none of them.
     pub features: Vec<Feature>,
     /// The plugin's error: `code N: msg`.
     pub message: String,
@@ -114,13 +116,54 @@ pub fn declined<'a>(
         Outcome::Error(e)
             if expected_success && refusing_command && execution.plugin == plugin_type =>
         {
+            let asked = asked_capabilities(execution.command, execution.stdin.as_bytes());
+            let named: Vec<Feature> = features
+                .iter()
+                .copied()
+                .filter(|f| asked.contains(f))
+                .collect();
             Some(Declined {
-                features,
+                features: if named.is_empty() { features } else { named },
                 message: format!("code {}: {}", e.code, e.msg),
             })
         }
         _ => None,
     }
+}
+
+/// The optional capabilities one call asks of a VLAN plugin, read from its command and the
+/// configuration on its stdin, so a refusal names what was refused rather than everything
+/// the scenario exercises elsewhere: GC and STATUS are capabilities of their own;
+/// `linkInContainer: true` asks for link-in-container, and with no `master` for chaining too;
+/// no `ipam` (or `{}`) for an L2-only VLAN; any `vlanProtocol` for the protocol choice.
+pub fn asked_capabilities(command: CniCommand, stdin: &[u8]) -> Vec<Feature> {
+    match command {
+        CniCommand::Gc => return vec![Feature::Gc],
+        CniCommand::Status => return vec![Feature::Status],
+        _ => {}
+    }
+    let Ok(Value::Object(config)) = serde_json::from_slice::<Value>(stdin) else {
+        return vec![];
+    };
+    let mut asked = Vec::new();
+    if config.get("linkInContainer") == Some(&Value::Bool(true)) {
+        asked.push(Feature::LinkInContainer);
+        if config.get("master").is_none_or(|m| m == "") {
+            asked.push(Feature::Chaining);
+        }
+    }
+    let l2_only = match config.get("ipam") {
+        None | Some(Value::Null) => true,
+        Some(Value::Object(settings)) => settings.is_empty(),
+        Some(_) => false,
+    };
+    if l2_only {
+        asked.push(Feature::IpamOptional);
+    }
+    if config.contains_key("vlanProtocol") {
+        asked.push(Feature::VlanProtocol);
+    }
+    asked
 }
 
 /// The case's status under `judgement` (never a skip: skipped cases ran nothing to judge).
@@ -197,6 +240,43 @@ mod tests {
         }
         let warning = [Failure::new("spec.x", Level::Should, "1 (add)", "vague")];
         assert_eq!(status(&warning, None, &reference), CaseStatus::Pass);
+    }
+
+    #[test]
+    fn a_refusal_names_the_capabilities_its_call_asked_for() {
+        use Feature::*;
+        let add = |config: serde_json::Value| {
+            asked_capabilities(CniCommand::Add, config.to_string().as_bytes())
+        };
+        let vlan = |extra: serde_json::Value| {
+            let mut config =
+                serde_json::json!({"type": "vlan", "vlanId": 3, "ipam": {"type": "static"}});
+            config
+                .as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            config
+        };
+        assert_eq!(add(vlan(serde_json::json!({"master": "eth0"}))), []);
+        assert_eq!(
+            add(vlan(
+                serde_json::json!({"master": "eth1", "linkInContainer": true})
+            )),
+            [LinkInContainer]
+        );
+        for master in [serde_json::json!({}), serde_json::json!({"master": ""})] {
+            let mut config = vlan(master);
+            config["linkInContainer"] = true.into();
+            assert_eq!(add(config), [LinkInContainer, Chaining]);
+        }
+        for ipam in [serde_json::json!(null), serde_json::json!({})] {
+            let mut config = vlan(serde_json::json!({"master": "eth0", "vlanProtocol": "802.1ad"}));
+            config["ipam"] = ipam;
+            assert_eq!(add(config), [IpamOptional, VlanProtocol]);
+        }
+        assert_eq!(asked_capabilities(CniCommand::Gc, b"{}"), [Gc]);
+        assert_eq!(asked_capabilities(CniCommand::Status, b"{}"), [Status]);
+        assert_eq!(asked_capabilities(CniCommand::Add, b"not json"), []);
     }
 
     #[test]
