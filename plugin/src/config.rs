@@ -88,14 +88,6 @@ pub fn version(config: &Map<String, Value>) -> Result<CniVersion, Error> {
     }
 }
 
-/// The version to print in an error: the configuration's when it is a supported one.
-pub fn version_for_errors(stdin: &[u8]) -> CniVersion {
-    decode(stdin)
-        .ok()
-        .and_then(|c| version(&c).ok())
-        .unwrap_or(CniVersion::LATEST)
-}
-
 impl NetConf {
     pub fn from_object(config: &Map<String, Value>, version: CniVersion) -> Result<NetConf, Error> {
         Ok(NetConf {

@@ -12,6 +12,7 @@ mod ipam;
 mod netlink;
 mod netns;
 mod result;
+mod stdin;
 
 use std::io::{Read, Write};
 
@@ -26,17 +27,24 @@ use crate::error::Error;
 use crate::ipam::Delegate;
 use crate::netlink::rtnl::Rtnl;
 use crate::netns::{NetnsFile, OpenError};
+use crate::stdin::Stdin;
 
 /// Runs the plugin as the process's environment and stdin ask; returns the exit status.
 pub fn run() -> i32 {
     let env = RawEnv::from_process();
-    let mut stdin = Vec::new();
-    let outcome = match std::io::stdin().read_to_end(&mut stdin) {
-        Ok(_) => execute(&env, &stdin),
-        Err(source) => Err(Error::Io {
-            what: "reading stdin".into(),
-            source,
-        }),
+    let mut bytes = Vec::new();
+    let (outcome, version) = match std::io::stdin().read_to_end(&mut bytes) {
+        Ok(_) => {
+            let stdin = Stdin::new(bytes);
+            (execute(&env, &stdin), stdin.version_for_errors())
+        }
+        Err(source) => {
+            let error = Error::Io {
+                what: "reading stdin".into(),
+                source,
+            };
+            (Err(error), CniVersion::LATEST)
+        }
     };
     match outcome {
         Ok(output) => {
@@ -47,7 +55,6 @@ pub fn run() -> i32 {
         }
         Err(error) => {
             log(&error.to_string());
-            let version = config::version_for_errors(&stdin);
             print_json(&error.to_cni().to_json(version.as_str()));
             1
         }
@@ -64,14 +71,14 @@ fn print_json(value: &Value) {
     let _ = writeln!(std::io::stdout(), "{text}");
 }
 
-fn execute(env: &RawEnv, stdin: &[u8]) -> Result<Option<Value>, Error> {
+fn execute(env: &RawEnv, stdin: &Stdin) -> Result<Option<Value>, Error> {
     let command = env.command()?;
     match command {
         Command::Version => version(stdin).map(Some),
         Command::Status | Command::Gc => {
             let conf = load(stdin, command)?;
             let ipam = delegate(&conf, env, None)?;
-            commands::delegated::forward(command, ipam.as_ref(), stdin)?;
+            commands::delegated::forward(command, ipam.as_ref(), stdin.raw())?;
             Ok(None)
         }
         Command::Add | Command::Check | Command::Del => {
@@ -104,7 +111,7 @@ fn execute(env: &RawEnv, stdin: &[u8]) -> Result<Option<Value>, Error> {
                 placement,
                 sandbox,
                 ipam,
-                stdin,
+                stdin: stdin.raw(),
                 temp_name,
             };
             attach(command, &attachment, &inv)
@@ -118,17 +125,20 @@ fn execute(env: &RawEnv, stdin: &[u8]) -> Result<Option<Value>, Error> {
 /// so DEL still asks the IPAM to release (when the `ipam` part is readable) and succeeds.
 fn release_after_rejected_config(
     rejected: &Error,
-    stdin: &[u8],
+    stdin: &Stdin,
     env: &RawEnv,
 ) -> Result<(), Error> {
     log(&format!(
         "DEL: the configuration is invalid ({rejected}); ADD cannot have made anything"
     ));
-    let ipam = config::decode(stdin)
+    let ipam = stdin
+        .object()
         .ok()
-        .and_then(|object| config::ipam(&object).ok().flatten());
+        .and_then(|object| config::ipam(object).ok().flatten());
     match ipam {
-        Some(plugin) => Delegate::new(&plugin, env.cni_path()?, None).run(Command::Del, stdin),
+        Some(plugin) => {
+            Delegate::new(&plugin, env.cni_path()?, None).run(Command::Del, stdin.raw())
+        }
         None => Ok(()),
     }
 }
@@ -146,11 +156,11 @@ fn delegate(
 }
 
 /// The VERSION reply; `cniVersion` echoes the input's (1.1.0 when stdin has none).
-fn version(stdin: &[u8]) -> Result<Value, Error> {
-    let input = if stdin.iter().all(u8::is_ascii_whitespace) {
+fn version(stdin: &Stdin) -> Result<Value, Error> {
+    let input = if stdin.is_blank() {
         None
     } else {
-        Some(config::decode(stdin)?)
+        Some(stdin.object()?)
     };
     let version = match input.as_ref().and_then(|i| i.get("cniVersion")) {
         None | Some(Value::Null) => CniVersion::LATEST.as_str(),
@@ -165,9 +175,9 @@ fn version(stdin: &[u8]) -> Result<Value, Error> {
 }
 
 /// Decodes and validates the configuration, and checks the command exists in its version.
-fn load(stdin: &[u8], command: Command) -> Result<NetConf, Error> {
-    let object = config::decode(stdin)?;
-    let version = config::version(&object)?;
+fn load(stdin: &Stdin, command: Command) -> Result<NetConf, Error> {
+    let object = stdin.object()?;
+    let version = config::version(object)?;
     let needs = match command {
         Command::Check => CniVersion::V0_4_0,
         Command::Status | Command::Gc => CniVersion::V1_1_0,
@@ -180,7 +190,7 @@ fn load(stdin: &[u8], command: Command) -> Result<NetConf, Error> {
             needs,
         });
     }
-    NetConf::from_object(&object, version)
+    NetConf::from_object(object, version)
 }
 
 fn attach(
@@ -279,8 +289,12 @@ mod tests {
         }
     }
 
-    fn stdin(config: Value) -> Vec<u8> {
-        serde_json::to_vec(&config).unwrap()
+    fn stdin(config: Value) -> Stdin {
+        Stdin::new(serde_json::to_vec(&config).unwrap())
+    }
+
+    fn raw(bytes: &[u8]) -> Stdin {
+        Stdin::new(bytes.to_vec())
     }
 
     fn config(version: &str) -> Value {
@@ -289,11 +303,15 @@ mod tests {
 
     #[test]
     fn version_echoes_the_input_version() {
-        let reply = execute(&env("VERSION", "", None), br#"{"cniVersion": "0.3.1"}"#).unwrap();
+        let reply = execute(
+            &env("VERSION", "", None),
+            &raw(br#"{"cniVersion": "0.3.1"}"#),
+        )
+        .unwrap();
         assert_eq!(reply.unwrap()["cniVersion"], "0.3.1");
-        let reply = execute(&env("VERSION", "", None), b"").unwrap();
+        let reply = execute(&env("VERSION", "", None), &raw(b"")).unwrap();
         assert_eq!(reply.unwrap()["cniVersion"], "1.1.0");
-        let error = execute(&env("VERSION", "", None), b"{oops").unwrap_err();
+        let error = execute(&env("VERSION", "", None), &raw(b"{oops")).unwrap_err();
         assert_eq!(error.code(), codes::DECODING_FAILURE);
     }
 
@@ -336,7 +354,10 @@ mod tests {
                     .is_none()
             );
         }
-        assert_eq!(std::fs::read(dir.path().join("stdin")).unwrap(), bytes);
+        assert_eq!(
+            std::fs::read(dir.path().join("stdin")).unwrap(),
+            bytes.raw()
+        );
         assert_eq!(
             std::fs::read_to_string(dir.path().join("calls")).unwrap(),
             "GC\nSTATUS\n"
