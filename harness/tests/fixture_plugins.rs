@@ -16,8 +16,8 @@ use cni_conform::runtime::{
 };
 use cni_types::{CniError, CniVersion};
 use futures_util::TryStreamExt;
-use rtnetlink::packet_route::address::AddressAttribute;
-use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
+use netlink_facts::{AddressFacts, LinkFacts};
+use rtnetlink::packet_route::link::LinkMessage;
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteMessage};
 use rtnetlink::{Handle, LinkVeth, LinkVlan, RouteMessageBuilder};
 use serde_json::{Value, json};
@@ -118,27 +118,13 @@ fn links(netns: &Netns) -> Vec<LinkState> {
 }
 
 fn link_state(message: &LinkMessage) -> LinkState {
-    let mut state = LinkState {
-        name: String::new(),
-        kind: String::new(),
-        up: message.header.flags.contains(LinkFlags::Up),
-        mtu: 0,
-    };
-    for attribute in &message.attributes {
-        match attribute {
-            LinkAttribute::IfName(name) => state.name = name.clone(),
-            LinkAttribute::Mtu(mtu) => state.mtu = *mtu,
-            LinkAttribute::LinkInfo(infos) => {
-                for info in infos {
-                    if let LinkInfo::Kind(kind) = info {
-                        state.kind = kind.to_string();
-                    }
-                }
-            }
-            _ => {}
-        }
+    let facts = LinkFacts::from_message(message);
+    LinkState {
+        kind: facts.kind_name().to_string(),
+        name: facts.name,
+        up: facts.up,
+        mtu: facts.mtu,
     }
-    state
 }
 
 fn index_of(h: &Handle, name: &str) -> impl Future<Output = u32> {
@@ -163,12 +149,8 @@ fn addresses(netns: &Netns, ifname: &str) -> Vec<String> {
             .unwrap();
         let mut found: Vec<String> = messages
             .iter()
-            .flat_map(|m| {
-                m.attributes.iter().filter_map(move |a| match a {
-                    AddressAttribute::Address(ip) => Some(format!("{ip}/{}", m.header.prefix_len)),
-                    _ => None,
-                })
-            })
+            .filter_map(AddressFacts::from_message)
+            .map(|a| a.cidr.to_string())
             .filter(|a| !a.starts_with("fe80:"))
             .collect();
         found.sort();
@@ -358,10 +340,8 @@ fn veth_check_fails_when_an_address_or_the_container_end_is_missing_or_not_a_vet
         let index = index_of(&h, "eth0").await;
         let mut addresses = h.address().get().set_link_index_filter(index).execute();
         while let Some(message) = addresses.try_next().await.unwrap() {
-            if message
-                .attributes
-                .contains(&AddressAttribute::Address("10.1.2.3".parse().unwrap()))
-            {
+            let cidr = AddressFacts::from_message(&message).map(|a| a.cidr.to_string());
+            if cidr.as_deref() == Some("10.1.2.3/24") {
                 h.address().del(message).execute().await.unwrap();
             }
         }
