@@ -26,6 +26,28 @@ pub const HARNESS: &str = "suite.harness";
 /// The `mtu` of a result's interface (CNI 1.1.0): optional in the spec, always reported by the
 /// reference plugin. Its own clause, so a mode's scenario does not fail for a missing `mtu`.
 pub const INTERFACE_MTU: &str = "contract.result.interface-mtu";
+/// The error code a failing step expects, when the step's clause is a `spec.` one: the CNI SPEC
+/// says what its well-known codes mean ("Error codes 0-99 are reserved for well-known errors.
+/// Values of 100+ can be freely used for plugin specific errors", Section 5: Error) but never
+/// requires a plugin to answer a particular one, so which code a failure gets is the reference
+/// contract's (README, "Error codes"). The spec clause still fails if the step does not fail.
+pub const ERROR_CODE: &str = "contract.errors.code";
+/// Code 4 is "Invalid necessary environment variables, like CNI_COMMAND, CNI_CONTAINERID, etc.
+/// The error message must contain the names of invalid variables" (Section 5: Error): a plugin
+/// that answers code 4 must name the variable. Only then is naming it the SPEC's; any other
+/// wording an expectation asks for is [`MESSAGE`]'s.
+pub const INVALID_VARIABLES_NAMED: &str = "spec.errors.invalid-variables-named";
+/// The code whose message the SPEC words: invalid environment variables.
+pub const INVALID_ENVIRONMENT_CODE: u32 = 4;
+/// The CNI SPEC's parameters (Section 2: Parameters), the variables code 4 is about.
+pub const CNI_VARIABLES: [&str; 6] = [
+    "CNI_COMMAND",
+    "CNI_CONTAINERID",
+    "CNI_NETNS",
+    "CNI_IFNAME",
+    "CNI_ARGS",
+    "CNI_PATH",
+];
 /// A VERSION answer that is not a version reply (not JSON, no `supportedVersions`, an error,
 /// a crash): the run has no versions to test, and this is its one failed case.
 pub const VERSION_REPLY: &str = "spec.version.reply";
@@ -35,6 +57,7 @@ fn builtin_section(clause: &str) -> Option<&'static str> {
     match clause {
         PROTOCOL => Some("Section 2: Execution Protocol (Result; Error)"),
         VERSION_REPLY => Some("Section 2: Execution Protocol (VERSION)"),
+        INVALID_VARIABLES_NAMED => Some("Section 5: Result Types (Error, well-known error codes)"),
         _ => None,
     }
 }
@@ -151,7 +174,13 @@ impl<'a> Judge<'a> {
     fn level_of(&self, clause: &str) -> Level {
         match clause {
             MESSAGE => Level::Should,
-            NO_LEFTOVERS | RESULT_INTERFACES | PROTOCOL | HARNESS | INTERFACE_MTU => Level::Must,
+            NO_LEFTOVERS
+            | RESULT_INTERFACES
+            | PROTOCOL
+            | HARNESS
+            | INTERFACE_MTU
+            | ERROR_CODE
+            | INVALID_VARIABLES_NAMED => Level::Must,
             _ => self
                 .scenario
                 .clauses
@@ -168,9 +197,30 @@ impl<'a> Judge<'a> {
             .unwrap_or_else(|| self.scenario.clauses[0].id.clone())
     }
 
+    /// The clause a step breaks by succeeding where it should fail or failing where it should
+    /// succeed: `outcome-clause` when the step names one (its other facts are `clause`'s).
+    pub fn outcome_clause_of(&self, expect: &Expect) -> String {
+        expect
+            .outcome_clause
+            .clone()
+            .unwrap_or_else(|| self.clause_of(expect))
+    }
+
+    /// The clause a wrong error code breaks: [`ERROR_CODE`] where the step's clause is the
+    /// SPEC's (the spec requires no particular code), the step's clause otherwise.
+    fn code_clause_of(&self, expect: &Expect) -> String {
+        let clause = self.clause_of(expect);
+        if Source::of_clause(&clause) == Some(Source::Spec) {
+            ERROR_CODE.to_string()
+        } else {
+            clause
+        }
+    }
+
     /// Success or failure, the code, the message.
     pub fn outcome(&mut self, expect: &Expect, outcome: &StepOutcome) {
         let clause = self.clause_of(expect);
+        let outcome_clause = self.outcome_clause_of(expect);
         if let Some(e) = &outcome.harness_error {
             self.fail(HARNESS, format!("the step could not run: {e}"), None);
             return;
@@ -183,12 +233,12 @@ impl<'a> Judge<'a> {
         match (&outcome.error, want_failure) {
             (None, false) => {}
             (Some(e), false) => self.fail(
-                &clause,
+                &outcome_clause,
                 format!("expected success, got error code {}: {}", e.code, e.msg),
                 None,
             ),
             (None, true) => self.fail(
-                &clause,
+                &outcome_clause,
                 format!(
                     "expected an error{}, but the operation succeeded",
                     describe_code(expect)
@@ -199,8 +249,9 @@ impl<'a> Judge<'a> {
                 let code_ok = expect.code.is_none_or(|c| c == e.code)
                     && expect.code_at_least.is_none_or(|c| e.code >= c);
                 if !code_ok {
+                    let code_clause = self.code_clause_of(expect);
                     self.fail(
-                        &clause,
+                        &code_clause,
                         format!(
                             "expected error{}, got code {}: {}",
                             describe_code(expect),
@@ -214,7 +265,7 @@ impl<'a> Judge<'a> {
                 for needle in &expect.msg_contains {
                     if !text.contains(needle.as_str()) {
                         self.fail(
-                            MESSAGE,
+                            message_clause(e.code, needle),
                             format!("error message {:?} does not mention {needle:?}", e.msg),
                             None,
                         );
@@ -323,6 +374,17 @@ impl<'a> Judge<'a> {
         for p in problems {
             self.fail(clause, format!("result: {p}"), Some(json.clone()));
         }
+    }
+}
+
+/// The clause an error message that lacks `needle` breaks: the SPEC's when the plugin answered
+/// code 4 and `needle` is the name of one of the CNI variables (code 4's message "must contain
+/// the names of invalid variables"), the advisory [`MESSAGE`] otherwise (values, other codes).
+pub fn message_clause(code: u32, needle: &str) -> &'static str {
+    if code == INVALID_ENVIRONMENT_CODE && CNI_VARIABLES.contains(&needle) {
+        INVALID_VARIABLES_NAMED
+    } else {
+        MESSAGE
     }
 }
 

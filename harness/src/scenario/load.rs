@@ -187,13 +187,13 @@ impl Library {
             let Some(expect) = step.expect() else {
                 continue;
             };
-            if let Some(clause) = &expect.clause
-                && !s.clauses.iter().any(|c| &c.id == clause)
-            {
-                return Err((
-                    clause.clone(),
-                    format!("expectation names clause {clause:?}, which is not in `clauses`"),
-                ));
+            for clause in expect.clause.iter().chain(&expect.outcome_clause) {
+                if !s.clauses.iter().any(|c| &c.id == clause) {
+                    return Err((
+                        clause.clone(),
+                        format!("expectation names clause {clause:?}, which is not in `clauses`"),
+                    ));
+                }
             }
             if let Some(state) = &expect.state
                 && !state

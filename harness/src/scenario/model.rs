@@ -334,6 +334,12 @@ pub struct Expect {
     /// The clause a failure here breaks (default: the scenario's first clause).
     #[serde(default)]
     pub clause: Option<String>,
+    /// The clause the step breaks by failing where it should succeed or succeeding where it
+    /// should fail (default: `clause`), when that is another rule than the step's other facts
+    /// (state, links, delegate calls, result): e.g. the SPEC requires that ADD fails, the
+    /// reference contract that it fails before calling the IPAM.
+    #[serde(default)]
+    pub outcome_clause: Option<String>,
     /// `success` (default when `code` is absent) or `failure`.
     #[serde(default)]
     pub outcome: Option<Outcome>,
