@@ -253,6 +253,30 @@ mod tests {
         Library::at(&scenarios).load(&file)
     }
 
+    /// A stored state no step names is checked by nothing: it goes when its last step does.
+    #[test]
+    fn every_stored_state_is_named_by_a_step_and_every_named_one_is_stored() {
+        let library = Library::bundled().unwrap();
+        let (scenarios, errors) = library.load_all();
+        assert!(errors.is_empty(), "{errors:?}");
+        let named: std::collections::BTreeSet<String> = scenarios
+            .iter()
+            .flat_map(|s| &s.steps)
+            .filter_map(|step| step.expect()?.state.clone())
+            .collect();
+        let stored: std::collections::BTreeSet<String> = std::fs::read_dir(library.states_dir())
+            .unwrap()
+            .filter_map(|e| {
+                let name = e.unwrap().file_name().into_string().unwrap();
+                name.strip_suffix(".snap").map(str::to_string)
+            })
+            .collect();
+        let unused: Vec<_> = stored.difference(&named).collect();
+        let missing: Vec<_> = named.difference(&stored).collect();
+        assert!(unused.is_empty(), "stored states no step names: {unused:?}");
+        assert!(missing.is_empty(), "named states not stored: {missing:?}");
+    }
+
     #[test]
     fn every_clause_has_a_source_and_spec_clauses_a_section() {
         let no_source = load_with_clauses("  - {id: mode.chained, level: MUST}").unwrap_err();
