@@ -8,9 +8,17 @@ use super::model::{Expect, Level, ResultExpect, Scenario};
 use super::source::Source;
 use crate::runtime::{ChainError, ChainRun, PluginResult};
 
-/// The clause every leftover (link, address, IPAM reservation) after a failed ADD or a DEL
-/// breaks, whatever the scenario is about.
+/// The clause every leak breaks, whatever the scenario is about: what is left (link, address,
+/// IPAM reservation) after a DEL, the scenario's or, after a failed ADD that left something, the
+/// one the harness sends as the runtime at the end of the case (the CNI SPEC, Section 3: "A
+/// delete must still be executed even if the add fails"). A runtime retries and garbage-collects
+/// by calling DEL, so what survives DEL leaks.
 pub const NO_LEFTOVERS: &str = "suite.no-leftovers";
+/// The clause a failed ADD breaks when it leaves a link or address behind: the reference
+/// contract's "an ADD that fails undoes what it made before it returns". The SPEC does not
+/// require it (the runtime must send DEL after a failed ADD, Section 3), so whether it is a leak
+/// is [`NO_LEFTOVERS`]'s, after that DEL.
+pub const UNDO_ON_FAILURE: &str = "contract.add.undo-on-failure";
 /// The clause a successful ADD breaks when its result places an interface in a sandbox
 /// namespace that has no link of exactly that name (or another MAC), whatever the scenario is
 /// about: the spec's "if the plugin is unable to use this interface name it must return an
@@ -175,6 +183,7 @@ impl<'a> Judge<'a> {
         match clause {
             MESSAGE => Level::Should,
             NO_LEFTOVERS
+            | UNDO_ON_FAILURE
             | RESULT_INTERFACES
             | PROTOCOL
             | HARNESS

@@ -1,6 +1,7 @@
 //! Running scenarios: each applicable (scenario, CNI version) pair is a case, run in its own
 //! fresh sandbox, in parallel up to `jobs`. A case walks its steps, judges each against its
-//! expectation, and looks for leftovers after every failed ADD and every DEL, and after every
+//! expectation, and looks for leftovers after every failed ADD and every DEL (ending with the
+//! runtime's DEL when a failed ADD left something no DEL step cleaned up), and after every
 //! successful ADD for the interfaces its result names.
 
 use std::collections::BTreeSet;
@@ -14,11 +15,12 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::expect::{
-    Failure, HARNESS, Judge, NO_LEFTOVERS, PROTOCOL, RESULT_INTERFACES, StepOutcome, VERSION_REPLY,
+    Failure, HARNESS, Judge, NO_LEFTOVERS, PROTOCOL, RESULT_INTERFACES, StepOutcome,
+    UNDO_ON_FAILURE, VERSION_REPLY,
 };
 use super::load::{Library, ScenarioFileError};
 use super::model::{
-    Concurrent, Exec, Expect, Feature, Level, NetworkSource, PrevResult, Scenario, Step,
+    Concurrent, Exec, Expect, Feature, Invoke, Level, NetworkSource, PrevResult, Scenario, Step,
 };
 use super::states::StateOracle;
 use super::verdict::{self, CaseStatus, Declined, Judgement, Profile};
@@ -395,6 +397,8 @@ pub fn run_case(
         ipam_calls_seen: 0,
         sandbox_dir: None,
         steps: Vec::new(),
+        failed_add_left: None,
+        current_step: 0,
     };
     if let Err(message) = case.run(library) {
         case.failures
@@ -438,6 +442,12 @@ struct Case<'a> {
     ipam_calls_seen: usize,
     sandbox_dir: Option<PathBuf>,
     steps: Vec<StepRecord>,
+    /// The 1-based number of the last step whose failed ADD left a link or address behind, as
+    /// long as no scenario DEL that succeeded (and checked for leaks) has run since: the
+    /// runtime's DEL, which the case then sends at its end, settles whether it leaks.
+    failed_add_left: Option<usize>,
+    /// The 1-based number of the step running.
+    current_step: usize,
 }
 
 /// What the steps share while a case runs.
@@ -509,6 +519,7 @@ impl<'a> Case<'a> {
         for (index, step) in self.scenario.steps.iter().enumerate() {
             let label = format!("{} ({})", index + 1, step_kind(step));
             let first_execution = self.executions.len();
+            self.current_step = index + 1;
             let outcome = self.step(&mut world, step, &label);
             self.steps.push(StepRecord {
                 label: label.clone(),
@@ -518,9 +529,58 @@ impl<'a> Case<'a> {
             if let Err(message) = outcome {
                 self.failures
                     .push(Failure::new(HARNESS, Level::Must, &label, message));
-                break;
+                return Ok(());
             }
         }
+        if let Some(failed_step) = self.failed_add_left {
+            self.runtime_del(&world, failed_step)?;
+        }
+        Ok(())
+    }
+
+    /// A failed ADD left something and no scenario DEL has cleaned up since: the case sends the
+    /// DEL a runtime owes it ("A delete must still be executed even if the add fails", the CNI
+    /// SPEC, Section 3), recorded as a step of its own, and what survives that DEL leaks
+    /// (`suite.no-leftovers`). Only then: a plugin that undoes its failed ADD sees no extra
+    /// execution.
+    ///
+    /// The DEL uses the scenario's configuration list and attachment, as a `del` step would, even
+    /// when the failed ADD was an `exec` step with another configuration or a deliberately broken
+    /// environment (e.g. an unusable `CNI_IFNAME`): a runtime knows only its own attachment and
+    /// configuration, and sends DEL with those.
+    fn runtime_del(&mut self, world: &World, failed_step: usize) -> Result<(), String> {
+        let label = format!("runtime DEL after the failed ADD (step {failed_step})");
+        let first_execution = self.executions.len();
+        let run = world
+            .runtime(self.options.timeout)
+            .del(&world.list, &world.attachment);
+        let del_error = run.outcome.as_ref().err().map(ToString::to_string);
+        self.executions.extend(run.executions);
+        let ipam_calls = call_log::read(&world.ipam_log()).map_err(|e| e.to_string())?;
+        self.ipam_calls_seen = ipam_calls.len();
+        let baseline = world.baseline.clone();
+        let found = self.leftover_list(world, &baseline, true)?;
+        if !found.is_empty() {
+            let failed_del = del_error
+                .map(|e| format!(" (the DEL failed: {e})"))
+                .unwrap_or_default();
+            let mut judge = self.judge(world, &label);
+            judge.execution = self.executions.len().checked_sub(1);
+            judge.fail(
+                NO_LEFTOVERS,
+                format!(
+                    "left behind after the failed ADD and the runtime's DEL{failed_del}: {}",
+                    found.join(", ")
+                ),
+                None,
+            );
+            self.failures.extend(judge.failures);
+        }
+        self.steps.push(StepRecord {
+            label,
+            step: Step::Del(Invoke::default()),
+            executions: first_execution..self.executions.len(),
+        });
         Ok(())
     }
 
@@ -590,6 +650,9 @@ impl<'a> Case<'a> {
                 let succeeded = run.outcome.is_ok();
                 self.judge_plugin_step(world, label, &invoke.expect, run.executions, &outcome)?;
                 if succeeded {
+                    // This DEL settles what an earlier failed ADD left: the case sends none of
+                    // its own at the end (after a failing one it does, as a runtime retries).
+                    self.failed_add_left = None;
                     let baseline = world.baseline.clone();
                     self.leftovers(world, label, &baseline, true)?;
                 }
@@ -968,7 +1031,10 @@ impl Case<'_> {
     }
 
     /// Links and addresses that appeared since `reference` (and, after a DEL, IPAM
-    /// reservations still held) are leftovers: failures of their own.
+    /// reservations still held) are leftovers: failures of their own. After a DEL they leak
+    /// (`suite.no-leftovers`); after a failed ADD they break the reference contract's undo
+    /// (`contract.add.undo-on-failure`) and mark the case for the runtime's DEL at its end,
+    /// which decides whether they leak.
     fn leftovers(
         &mut self,
         world: &World,
@@ -976,6 +1042,33 @@ impl Case<'_> {
         reference: &Snapshot,
         after_del: bool,
     ) -> Result<(), String> {
+        let found = self.leftover_list(world, reference, after_del)?;
+        if !found.is_empty() {
+            let (clause, what) = if after_del {
+                (NO_LEFTOVERS, "DEL")
+            } else {
+                self.failed_add_left = Some(self.current_step);
+                (UNDO_ON_FAILURE, "the failed ADD")
+            };
+            let mut judge = self.judge(world, label);
+            judge.execution = self.executions.len().checked_sub(1);
+            judge.fail(
+                clause,
+                format!("left behind after {what}: {}", found.join(", ")),
+                None,
+            );
+            self.failures.extend(judge.failures);
+        }
+        Ok(())
+    }
+
+    /// What [`Case::leftovers`] finds, described.
+    fn leftover_list(
+        &self,
+        world: &World,
+        reference: &Snapshot,
+        after_del: bool,
+    ) -> Result<Vec<String>, String> {
         let now = snapshot(world)?;
         // After a failed chain ADD, what the plugins before the failing one made (the
         // interfaces of its prevResult) stays until the runtime's DEL: not the failing
@@ -1011,18 +1104,7 @@ impl Case<'_> {
                 ));
             }
         }
-        if !found.is_empty() {
-            let what = if after_del { "DEL" } else { "the failed ADD" };
-            let mut judge = self.judge(world, label);
-            judge.execution = self.executions.len().checked_sub(1);
-            judge.fail(
-                NO_LEFTOVERS,
-                format!("left behind after {what}: {}", found.join(", ")),
-                None,
-            );
-            self.failures.extend(judge.failures);
-        }
-        Ok(())
+        Ok(found)
     }
 }
 

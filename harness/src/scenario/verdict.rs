@@ -8,7 +8,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::expect::{Failure, NO_LEFTOVERS, PROTOCOL};
+use super::expect::{Failure, NO_LEFTOVERS, PROTOCOL, UNDO_ON_FAILURE};
 use super::model::{Expect, Feature, Level, Scenario};
 use super::source::Source;
 use crate::runtime::{CniCommand, Execution, Outcome};
@@ -82,7 +82,8 @@ pub struct Declined {
 /// Whether the case shows the plugin declining one of the scenario's capabilities: its first
 /// MUST failure is an ADD, GC or STATUS of the plugin under test that was expected to succeed
 /// and answered with a CNI error object, and no failure anywhere says it left something behind
-/// or broke the output protocol (declining by leaving state is no clean refusal). Later steps
+/// (`suite.no-leftovers`, or `contract.add.undo-on-failure` even when the runtime's DEL then
+/// removed it) or broke the output protocol (declining by leaving state is no clean refusal). Later steps
 /// that could not run (tampering with a link the refusal never made: `suite.harness`) are
 /// consequences of the refusal, not reasons against it.
 pub fn declined<'a>(
@@ -101,7 +102,7 @@ pub fn declined<'a>(
     if features.is_empty()
         || failures
             .iter()
-            .any(|f| [NO_LEFTOVERS, PROTOCOL].contains(&f.clause.as_str()))
+            .any(|f| [NO_LEFTOVERS, UNDO_ON_FAILURE, PROTOCOL].contains(&f.clause.as_str()))
     {
         return None;
     }
