@@ -10,8 +10,8 @@ use cni_conform::fixtures::preflight::check_harness;
 use cni_conform::report;
 use cni_conform::runtime::plugin_argument;
 use cni_conform::scenario::{
-    Feature, Judgement, Library, Profile, Progress, Source, StateOracle, StoredStates,
-    SuiteOptions, run::applicable_versions, run_suite,
+    Feature, Judgement, Level, Library, Profile, Progress, Source, StateOracle, StoredStates,
+    SuiteOptions, builtin_clauses::BUILTIN_CLAUSES, run::applicable_versions, run_suite,
 };
 use cni_conform::snapshot::Snapshot;
 use cni_conform::uml::{KernelChoice, ensure_vlan_kernel};
@@ -285,11 +285,7 @@ fn list(library: &Library) -> Result<ExitCode, String> {
         let features: Vec<&str> = s.features.iter().map(|f| f.name()).collect();
         println!("{}\n  {}", s.id, s.description);
         for c in &s.clauses {
-            let source = Source::of_clause(&c.id).map_or("?", Source::name);
-            match &c.section {
-                Some(section) => println!("  clause {} ({source}, {section}, {:?})", c.id, c.level),
-                None => println!("  clause {} ({source}, {:?})", c.id, c.level),
-            }
+            print_clause(&c.id, c.level, c.section.as_deref());
         }
         println!(
             "  features: {}",
@@ -300,6 +296,11 @@ fn list(library: &Library) -> Result<ExitCode, String> {
             }
         );
         println!("  versions: {}", versions.join(", "));
+    }
+    println!("built-in clauses (every scenario, whatever it declares)");
+    for c in BUILTIN_CLAUSES {
+        print_clause(c.id, c.level, c.section);
+        println!("    {}", c.text);
     }
     for e in &errors {
         eprintln!("SCENARIO FILE ERROR {e}");
@@ -314,6 +315,15 @@ fn list(library: &Library) -> Result<ExitCode, String> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `  clause ID (SOURCE[, SECTION], LEVEL)`, as `list` shows every clause.
+fn print_clause(id: &str, level: Level, section: Option<&str>) {
+    let source = Source::of_clause(id).map_or("?", Source::name);
+    match section {
+        Some(section) => println!("  clause {id} ({source}, {section}, {level:?})"),
+        None => println!("  clause {id} ({source}, {level:?})"),
+    }
 }
 
 fn explain(library: &Library, id: &str) -> Result<ExitCode, String> {

@@ -72,6 +72,19 @@ fn list_shows_the_bundled_scenarios() {
         stdout.contains("versions: 0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0"),
         "{stdout}"
     );
+    // The clauses no scenario declares are listed too, so every clause a report names is here.
+    let builtin = stdout
+        .split_once("built-in clauses")
+        .map(|(_, rest)| rest)
+        .unwrap_or_else(|| panic!("no built-in clauses: {stdout}"));
+    for clause in [
+        "clause suite.no-leftovers (suite, Must)",
+        "clause contract.add.undo-on-failure (reference, Must)",
+        "clause contract.errors.code (reference, Must)",
+        "clause spec.output.protocol (spec, Section 2: Execution Protocol (Result; Error), Must)",
+    ] {
+        assert!(builtin.contains(clause), "{clause}: {builtin}");
+    }
 }
 
 #[test]

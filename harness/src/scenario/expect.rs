@@ -4,71 +4,13 @@
 use cni_types::{CniError, CniVersion};
 use serde::Serialize;
 
+use super::builtin_clauses::{
+    CNI_VARIABLES, ERROR_CODE, HARNESS, INTERFACE_MTU, INVALID_ENVIRONMENT_CODE,
+    INVALID_VARIABLES_NAMED, MESSAGE, PROTOCOL, builtin,
+};
 use super::model::{Expect, Level, ResultExpect, Scenario};
 use super::source::Source;
 use crate::runtime::{ChainError, ChainRun, PluginResult};
-
-/// The clause every leak breaks, whatever the scenario is about: what is left (link, address,
-/// IPAM reservation) after a DEL, the scenario's or, after a failed ADD that left something, the
-/// one the harness sends as the runtime at the end of the case (the CNI SPEC, Section 3: "A
-/// delete must still be executed even if the add fails"). A runtime retries and garbage-collects
-/// by calling DEL, so what survives DEL leaks.
-pub const NO_LEFTOVERS: &str = "suite.no-leftovers";
-/// The clause a failed ADD breaks when it leaves a link or address behind: the reference
-/// contract's "an ADD that fails undoes what it made before it returns". The SPEC does not
-/// require it (the runtime must send DEL after a failed ADD, Section 3), so whether it is a leak
-/// is [`NO_LEFTOVERS`]'s, after that DEL.
-pub const UNDO_ON_FAILURE: &str = "contract.add.undo-on-failure";
-/// The clause a successful ADD breaks when its result places an interface in a sandbox
-/// namespace that has no link of exactly that name (or another MAC), whatever the scenario is
-/// about: the spec's "if the plugin is unable to use this interface name it must return an
-/// error", seen from the result.
-pub const RESULT_INTERFACES: &str = "suite.result-interfaces-exist";
-/// The clause every protocol violation breaks (stdout neither a result nor an error object,
-/// signal, timeout).
-pub const PROTOCOL: &str = "spec.output.protocol";
-/// The clause for error message wording: advisory.
-pub const MESSAGE: &str = "contract.errors.message-names-the-problem";
-/// A problem of the harness or the scenario itself, not of the plugin.
-pub const HARNESS: &str = "suite.harness";
-/// The `mtu` of a result's interface (CNI 1.1.0): optional in the spec, always reported by the
-/// reference plugin. Its own clause, so a mode's scenario does not fail for a missing `mtu`.
-pub const INTERFACE_MTU: &str = "contract.result.interface-mtu";
-/// The error code a failing step expects, when the step's clause is a `spec.` one: the CNI SPEC
-/// says what its well-known codes mean ("Error codes 0-99 are reserved for well-known errors.
-/// Values of 100+ can be freely used for plugin specific errors", Section 5: Error) but never
-/// requires a plugin to answer a particular one, so which code a failure gets is the reference
-/// contract's (README, "Error codes"). The spec clause still fails if the step does not fail.
-pub const ERROR_CODE: &str = "contract.errors.code";
-/// Code 4 is "Invalid necessary environment variables, like CNI_COMMAND, CNI_CONTAINERID, etc.
-/// The error message must contain the names of invalid variables" (Section 5: Error): a plugin
-/// that answers code 4 must name the variable. Only then is naming it the SPEC's; any other
-/// wording an expectation asks for is [`MESSAGE`]'s.
-pub const INVALID_VARIABLES_NAMED: &str = "spec.errors.invalid-variables-named";
-/// The code whose message the SPEC words: invalid environment variables.
-pub const INVALID_ENVIRONMENT_CODE: u32 = 4;
-/// The CNI SPEC's parameters (Section 2: Parameters), the variables code 4 is about.
-pub const CNI_VARIABLES: [&str; 6] = [
-    "CNI_COMMAND",
-    "CNI_CONTAINERID",
-    "CNI_NETNS",
-    "CNI_IFNAME",
-    "CNI_ARGS",
-    "CNI_PATH",
-];
-/// A VERSION answer that is not a version reply (not JSON, no `supportedVersions`, an error,
-/// a crash): the run has no versions to test, and this is its one failed case.
-pub const VERSION_REPLY: &str = "spec.version.reply";
-
-/// The CNI SPEC section of the clauses the suite applies to every scenario.
-fn builtin_section(clause: &str) -> Option<&'static str> {
-    match clause {
-        PROTOCOL => Some("Section 2: Execution Protocol (Result; Error)"),
-        VERSION_REPLY => Some("Section 2: Execution Protocol (VERSION)"),
-        INVALID_VARIABLES_NAMED => Some("Section 5: Result Types (Error, well-known error codes)"),
-        _ => None,
-    }
-}
 
 /// One broken expectation.
 #[derive(Debug, Clone, Serialize)]
@@ -98,7 +40,7 @@ impl Failure {
         Failure {
             clause: clause.to_string(),
             source: Source::of_clause(clause).unwrap_or(Source::Reference),
-            section: builtin_section(clause).map(str::to_string),
+            section: builtin(clause).and_then(|c| c.section).map(str::to_string),
             level,
             step: step.to_string(),
             message: message.into(),
@@ -180,17 +122,9 @@ impl<'a> Judge<'a> {
     }
 
     fn level_of(&self, clause: &str) -> Level {
-        match clause {
-            MESSAGE => Level::Should,
-            NO_LEFTOVERS
-            | UNDO_ON_FAILURE
-            | RESULT_INTERFACES
-            | PROTOCOL
-            | HARNESS
-            | INTERFACE_MTU
-            | ERROR_CODE
-            | INVALID_VARIABLES_NAMED => Level::Must,
-            _ => self
+        match builtin(clause) {
+            Some(builtin) => builtin.level,
+            None => self
                 .scenario
                 .clauses
                 .iter()

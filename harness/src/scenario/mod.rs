@@ -1,6 +1,7 @@
 //! Declarative scenarios: one behaviour per YAML file in `scenarios/`, with network
 //! configurations and expected states in `fixtures/`. See the README's "Scenario format".
 
+pub mod builtin_clauses;
 pub mod bundled;
 pub mod expect;
 pub mod load;

@@ -14,10 +14,10 @@ use cni_types::CniVersion;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::expect::{
-    Failure, HARNESS, Judge, NO_LEFTOVERS, PROTOCOL, RESULT_INTERFACES, StepOutcome,
-    UNDO_ON_FAILURE, VERSION_REPLY,
+use super::builtin_clauses::{
+    HARNESS, NO_LEFTOVERS, PROTOCOL, RESULT_INTERFACES, UNDO_ON_FAILURE, VERSION_REPLY,
 };
+use super::expect::{Failure, Judge, StepOutcome};
 use super::load::{Library, ScenarioFileError};
 use super::model::{
     Concurrent, Exec, Expect, Feature, Invoke, Level, NetworkSource, PrevResult, Scenario, Step,

@@ -8,7 +8,8 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::expect::{Failure, NO_LEFTOVERS, PROTOCOL, UNDO_ON_FAILURE};
+use super::builtin_clauses::{NO_LEFTOVERS, PROTOCOL, UNDO_ON_FAILURE};
+use super::expect::Failure;
 use super::model::{Expect, Feature, Level, Scenario};
 use super::source::Source;
 use crate::runtime::{CniCommand, Execution, Outcome};
