@@ -64,7 +64,7 @@ fn list_shows_the_bundled_scenarios() {
     assert!(
         stdout.contains("clause contract.mode.host-master (reference, Must)")
             && stdout.contains(
-                "clause spec.del.cleanup (spec, Section 2: Execution Protocol (DEL), Must)"
+                "clause spec.del.cleanup (spec, Section 2: Execution Protocol (DEL), Should)"
             ),
         "{stdout}"
     );
