@@ -9,40 +9,11 @@ mod broken_variants;
 #[path = "support/cni_conform_cli.rs"]
 mod cni_conform_cli;
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 use broken_variants::{BrokenVariants, reference_plugin};
-use cni_conform_cli::cni_conform;
+use cni_conform_cli::{run_with_reports as run, script_plugin};
 use quick_junit::{NonSuccessKind, TestCaseStatus};
-use serde_json::Value;
-use tempfile::TempDir;
-
-/// Runs `cni-conform run` with `args` and a report folder; returns the output and report.json.
-fn run(args: &[&str]) -> (Output, String, Value, TempDir) {
-    let reports = tempfile::tempdir().unwrap();
-    let mut all = vec!["run", "--report-dir", reports.path().to_str().unwrap()];
-    all.extend_from_slice(args);
-    let out = cni_conform(&all);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json = std::fs::read(reports.path().join("report.json"))
-        .map(|bytes| serde_json::from_slice(&bytes).unwrap())
-        .unwrap_or(Value::Null);
-    (out, text, json, reports)
-}
-
-/// An executable shell script plugin in its own folder.
-fn script_plugin(dir: &Path, name: &str, body: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, format!("#!/bin/sh\n{body}")).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    path
-}
 
 #[test]
 fn the_profile_changes_the_exit_status_of_the_same_run() {
