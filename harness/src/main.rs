@@ -11,7 +11,10 @@ use cni_conform::report;
 use cni_conform::runtime::plugin_argument;
 use cni_conform::scenario::{
     Feature, Judgement, Level, Library, Profile, Progress, Source, StateOracle, StoredStates,
-    SuiteOptions, builtin_clauses::BUILTIN_CLAUSES, run::applicable_versions, run_suite,
+    SuiteOptions,
+    builtin_clauses::{BUILTIN_CLAUSES, builtin},
+    run::applicable_versions,
+    run_suite,
 };
 use cni_conform::snapshot::Snapshot;
 use cni_conform::uml::{KernelChoice, ensure_vlan_kernel};
@@ -39,8 +42,10 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         scenarios: Option<PathBuf>,
     },
-    /// Show what a scenario does, step by step.
+    /// Show what a scenario does, step by step; or, given a clause id (e.g.
+    /// suite.no-leftovers), what the clause says, its source and which scenarios check it.
     Explain {
+        #[arg(value_name = "SCENARIO|CLAUSE")]
         scenario: String,
         #[arg(long, value_name = "DIR")]
         scenarios: Option<PathBuf>,
@@ -317,6 +322,41 @@ fn list(library: &Library) -> Result<ExitCode, String> {
     })
 }
 
+/// A clause a report names: what it says, where it comes from, which scenarios declare it.
+fn explain_clause(library: &Library, id: &str) -> Result<ExitCode, String> {
+    let (scenarios, _) = library.load_all();
+    let declaring: Vec<&str> = scenarios
+        .iter()
+        .filter(|s| s.clauses.iter().any(|c| c.id == id))
+        .map(|s| s.id.as_str())
+        .collect();
+    let declared = scenarios
+        .iter()
+        .flat_map(|s| &s.clauses)
+        .find(|c| c.id == id);
+    match (builtin(id), declared) {
+        (Some(c), _) => {
+            print_clause(c.id, c.level, c.section);
+            println!("    {}", c.text);
+            println!("  built in: the suite applies it to every scenario");
+        }
+        (None, Some(c)) => {
+            print_clause(&c.id, c.level, c.section.as_deref());
+            println!("    {}", c.text.trim());
+        }
+        (None, None) => {
+            return Err(format!(
+                "no clause {id:?} in any scenario or among the built-in ones \
+                 (cni-conform list shows them all)"
+            ));
+        }
+    }
+    if !declaring.is_empty() {
+        println!("  declared by: {}", declaring.join(", "));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `  clause ID (SOURCE[, SECTION], LEVEL)`, as `list` shows every clause.
 fn print_clause(id: &str, level: Level, section: Option<&str>) {
     let source = Source::of_clause(id).map_or("?", Source::name);
@@ -327,6 +367,9 @@ fn print_clause(id: &str, level: Level, section: Option<&str>) {
 }
 
 fn explain(library: &Library, id: &str) -> Result<ExitCode, String> {
+    if Source::of_clause(id).is_some() {
+        return explain_clause(library, id);
+    }
     let path = library.scenarios_dir.join(format!("{id}.yaml"));
     let scenario = library.load(&path).map_err(|e| e.to_string())?;
     println!("{}: {}", scenario.id, scenario.description);

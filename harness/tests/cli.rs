@@ -108,6 +108,37 @@ fn explain_prints_a_scenarios_steps() {
     assert!(text(&out.stderr).contains("no-such-scenario.yaml"));
 }
 
+#[test]
+fn explain_tells_what_a_clause_in_a_report_means() {
+    let out = cni_conform(&["explain", "contract.add.undo-on-failure"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("clause contract.add.undo-on-failure (reference, Must)")
+            && stdout.contains("an ADD that fails undoes what it made")
+            && stdout.contains("built in"),
+        "{stdout}"
+    );
+
+    let out = cni_conform(&["explain", "spec.del.cleanup"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains(
+            "clause spec.del.cleanup (spec, Section 2: Execution Protocol (DEL), Should)"
+        ) && stdout.contains("declared by: chained-seed, host-master"),
+        "{stdout}"
+    );
+
+    let out = cni_conform(&["explain", "contract.no-such-rule"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("no clause \"contract.no-such-rule\""),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
 /// A scenarios folder holding the bundled `host-master` and a file with a typo on line 4,
 /// beside the bundled fixtures.
 fn library_with_a_bad_file() -> TempDir {
