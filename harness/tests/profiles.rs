@@ -34,6 +34,7 @@ fn the_profile_changes_the_exit_status_of_the_same_run() {
     assert!(
         text.contains("DIFFERS host-master @ 1.1.0 step 1 (add) clause contract.mode.host-master (reference, MUST)")
             && text.contains("differs from the reference plugin")
+            && text.contains("cni-conform explain CLAUSE")
             && text.contains(
                 "conformance (profile spec): 0 passed, 0 failed, 1 differ from the reference, 0 unsupported"
             ),

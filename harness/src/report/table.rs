@@ -243,6 +243,13 @@ pub fn failures(report: &SuiteReport) -> String {
             }
         }
     }
+    if !out.is_empty() {
+        out.push_str(
+            "
+(what a clause says and which scenarios check it: cni-conform explain CLAUSE)
+",
+        );
+    }
     out
 }
 
