@@ -16,28 +16,23 @@
 #[path = "support/cni_conform_cli.rs"]
 mod cni_conform_cli;
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use cni_conform_cli::cni_conform;
+use cni_conform_cli::{run_with_reports, script_plugin};
 use serde_json::Value;
 
 /// The reference plugin, its stdout passed through `sed` with `script` and its exit status
 /// kept: one deviation in its error objects, nothing else.
 fn rewriting_plugin(dir: &Path, name: &str, script: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(
-        &path,
-        format!(
-            "#!/bin/sh\nout=$({})\nstatus=$?\nprintf '%s\\n' \"$out\" | sed -e '{script}'\nexit $status\n",
-            cni_conform::runtime::reference_plugin()
-                .unwrap_or_else(|e| panic!("{e}"))
-                .display()
+    let reference = cni_conform::runtime::reference_plugin().unwrap_or_else(|e| panic!("{e}"));
+    script_plugin(
+        dir,
+        name,
+        &format!(
+            "out=$({})\nstatus=$?\nprintf '%s\\n' \"$out\" | sed -e '{script}'\nexit $status\n",
+            reference.display()
         ),
     )
-    .unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    path
 }
 
 /// Code 4 becomes 999 (the reference pretty-prints its error objects).
@@ -47,9 +42,7 @@ const UNNAMED: &str = "s/CNI_IFNAME //g";
 
 /// The one case of `scenario` at 1.1.0 under `profile`: its JSON and the run's exit status.
 fn judged(plugin: &Path, scenario: &str, profile: &str) -> (Value, Option<i32>, String) {
-    let reports = tempfile::tempdir().unwrap();
-    let out = cni_conform(&[
-        "run",
+    let (out, text, json, _reports) = run_with_reports(&[
         "--plugin",
         plugin.to_str().unwrap(),
         "--filter",
@@ -58,17 +51,8 @@ fn judged(plugin: &Path, scenario: &str, profile: &str) -> (Value, Option<i32>, 
         "1.1.0",
         "--profile",
         profile,
-        "--report-dir",
-        reports.path().to_str().unwrap(),
     ]);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: Value =
-        serde_json::from_slice(&std::fs::read(reports.path().join("report.json")).unwrap())
-            .unwrap_or_else(|e| panic!("report.json: {e}\n{text}"));
+    assert!(!json.is_null(), "no report.json:\n{text}");
     let cases = json["report"]["cases"].as_array().unwrap();
     assert_eq!(cases.len(), 1, "{text}");
     (cases[0].clone(), out.status.code(), text)
