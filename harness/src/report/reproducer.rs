@@ -470,8 +470,10 @@ mod tests {
     fn execution(command: CniCommand, ifname: &str) -> Execution {
         Execution {
             plugin: "vlan".into(),
+            member: Some(0),
             binary: format!("{SANDBOX_DIR}/bin/vlan").into(),
             command,
+            command_sent: Some(command.to_string()),
             env: [
                 ("CNI_COMMAND".to_string(), command.to_string()),
                 ("CNI_IFNAME".to_string(), ifname.to_string()),

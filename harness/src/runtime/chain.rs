@@ -462,9 +462,10 @@ impl<'a> Runtime<'a> {
                 stdin.to_string().into_bytes(),
             )
             .map_err(|e| fail(PluginFailure::NotFound(e)))?;
-        let execution = self
+        let mut execution = self
             .exec(&request)
             .map_err(|e| fail(PluginFailure::Exec(e)))?;
+        execution.member = Some(plugin.position);
         let outcome = execution.outcome.clone();
         executions.push(execution);
         match outcome {

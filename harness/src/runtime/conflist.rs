@@ -32,6 +32,8 @@ pub struct PluginConfig {
     pub capabilities: BTreeMap<String, bool>,
     /// The object exactly as configured.
     pub raw: Map<String, Value>,
+    /// Its 0-based place in the list's `plugins`.
+    pub position: usize,
 }
 
 /// Why a configuration list was rejected; each names the offending field.
@@ -199,6 +201,7 @@ impl PluginConfig {
             name,
             capabilities,
             raw: raw.clone(),
+            position: index,
         })
     }
 
