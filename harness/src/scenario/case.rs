@@ -211,22 +211,16 @@ impl<'a> Case<'a> {
         self.ipam_calls_seen = ipam_calls.len();
         let baseline = world.baseline.clone();
         let found = self.leftover_list(world, &baseline, true)?;
-        if !found.is_empty() {
-            let failed_del = del_error
-                .map(|e| format!(" (the DEL failed: {e})"))
-                .unwrap_or_default();
-            let mut judge = self.judge(world, &label);
-            judge.execution = self.executions.len().checked_sub(1);
-            judge.fail(
-                NO_LEFTOVERS,
-                format!(
-                    "left behind after the failed ADD and the runtime's DEL{failed_del}: {}",
-                    found.join(", ")
-                ),
-                None,
-            );
-            self.failures.extend(judge.failures);
-        }
+        let failed_del = del_error
+            .map(|e| format!(" (the DEL failed: {e})"))
+            .unwrap_or_default();
+        self.fail_leftovers(
+            world,
+            &label,
+            NO_LEFTOVERS,
+            &format!("the failed ADD and the runtime's DEL{failed_del}"),
+            found,
+        );
         self.steps.push(StepRecord {
             label,
             step: Step::Del(Invoke::default()),

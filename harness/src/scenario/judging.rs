@@ -231,23 +231,65 @@ impl Case<'_> {
         after_del: bool,
     ) -> Result<(), String> {
         let found = self.leftover_list(world, reference, after_del)?;
-        if !found.is_empty() {
-            let (clause, what) = if after_del {
-                (NO_LEFTOVERS, "DEL")
-            } else {
-                self.failed_add_left = Some(self.current_step);
-                (UNDO_ON_FAILURE, "the failed ADD")
-            };
-            let mut judge = self.judge(world, label);
-            judge.execution = self.executions.len().checked_sub(1);
+        if found.is_empty() {
+            return Ok(());
+        }
+        let (clause, what) = if after_del {
+            (NO_LEFTOVERS, "DEL")
+        } else {
+            self.failed_add_left = Some(self.current_step);
+            (UNDO_ON_FAILURE, "the failed ADD")
+        };
+        self.fail_leftovers(world, label, clause, what, found);
+        Ok(())
+    }
+
+    /// One failure of `clause` per member that left something: a link (or an address on it)
+    /// that another member of the list made, as its ADD result shows, is that member's (an
+    /// upstream bridge keeps its bridge's gateway address, by design); the rest is the plugin
+    /// under test's.
+    pub(super) fn fail_leftovers(
+        &mut self,
+        world: &World,
+        label: &str,
+        clause: &str,
+        what: &str,
+        found: Vec<Leftover>,
+    ) {
+        let mut by_member: Vec<(Option<ChainMember>, Vec<String>)> = Vec::new();
+        for leftover in found {
+            let owner = leftover.link.as_deref().and_then(|link| self.maker_of(world, link));
+            match by_member.iter_mut().find(|(m, _)| *m == owner) {
+                Some((_, items)) => items.push(leftover.text),
+                None => by_member.push((owner, vec![leftover.text])),
+            }
+        }
+        let mut judge = self.judge(world, label);
+        judge.execution = self.executions.len().checked_sub(1);
+        for (member, items) in by_member {
+            judge.member = member;
             judge.fail(
                 clause,
-                format!("left behind after {what}: {}", found.join(", ")),
+                format!("left behind after {what}: {}", items.join(", ")),
                 None,
             );
-            self.failures.extend(judge.failures);
         }
-        Ok(())
+        self.failures.extend(judge.failures);
+    }
+
+    /// The member other than the plugin under test whose ADD result first named `link`.
+    fn maker_of(&self, world: &World, link: &str) -> Option<ChainMember> {
+        let position = world.member_results.iter().position(|result| {
+            result["interfaces"]
+                .as_array()
+                .is_some_and(|all| all.iter().any(|i| i["name"] == link))
+        })?;
+        let plugin_type = &world.list.plugins.get(position)?.plugin_type;
+        (plugin_type != &self.options.plugin_type).then(|| ChainMember {
+            plugin_type: plugin_type.clone(),
+            position: position + 1,
+            under_test: false,
+        })
     }
 
     /// What [`Case::leftovers`] finds, described.
@@ -256,7 +298,7 @@ impl Case<'_> {
         world: &World,
         reference: &Snapshot,
         after_del: bool,
-    ) -> Result<Vec<String>, String> {
+    ) -> Result<Vec<Leftover>, String> {
         let now = snapshot(world)?;
         // After a failed chain ADD, what the plugins before the failing one made (the
         // interfaces of its prevResult) stays until the runtime's DEL: not the failing
@@ -270,30 +312,45 @@ impl Case<'_> {
                 .unwrap_or_default()
         };
         let theirs = |link: &str| earlier_plugins.contains(link);
-        let mut found: Vec<String> = Vec::new();
+        let mut found: Vec<Leftover> = Vec::new();
         let known_links = link_set(reference);
         for (netns, link) in link_set(&now).difference(&known_links) {
             if !world.own_links.contains(&(netns.clone(), link.clone())) && !theirs(link) {
-                found.push(format!("link {netns}/{link}"));
+                found.push(Leftover {
+                    link: Some(link.clone()),
+                    text: format!("link {netns}/{link}"),
+                });
             }
         }
         let known_addresses = address_set(reference);
         for (netns, link, cidr) in address_set(&now).difference(&known_addresses) {
             if !theirs(link) {
-                found.push(format!("address {cidr} on {netns}/{link}"));
+                found.push(Leftover {
+                    link: Some(link.clone()),
+                    text: format!("address {cidr} on {netns}/{link}"),
+                });
             }
         }
         if after_del {
             let calls = call_log::read(&world.ipam_log()).map_err(|e| e.to_string())?;
             for call in call_log::outstanding_reservations(&calls) {
                 let (container, ifname) = call.attachment();
-                found.push(format!(
-                    "IPAM reservation of ({container}, {ifname}) never released by a DEL"
-                ));
+                found.push(Leftover {
+                    link: None,
+                    text: format!(
+                        "IPAM reservation of ({container}, {ifname}) never released by a DEL"
+                    ),
+                });
             }
         }
         Ok(found)
     }
+}
+
+/// Something a step left behind, described; with the link it is (or is on).
+pub(super) struct Leftover {
+    pub link: Option<String>,
+    pub text: String,
 }
 
 /// Interface names in the `prevResult` of a plugin's stdin.
