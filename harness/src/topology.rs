@@ -167,12 +167,15 @@ impl Topology {
         }
         let netns_list = declared.keys().copied().collect::<Vec<_>>().join(", ");
         let mut links = BTreeMap::new();
-        let veth_ends = self.veths.iter().enumerate().flat_map(|(pair_index, pair)| {
-            pair.ends
-                .iter()
-                .enumerate()
-                .map(move |(end_index, end)| (format!("veths[{pair_index}].ends[{end_index}]"), end))
-        });
+        let veth_ends = self
+            .veths
+            .iter()
+            .enumerate()
+            .flat_map(|(pair_index, pair)| {
+                pair.ends.iter().enumerate().map(move |(end_index, end)| {
+                    (format!("veths[{pair_index}].ends[{end_index}]"), end)
+                })
+            });
         let bridges = (self.bridges.iter().enumerate()).map(|(i, b)| (format!("bridges[{i}]"), b));
         {
             for (field, end) in veth_ends.chain(bridges) {

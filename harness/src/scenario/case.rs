@@ -61,7 +61,7 @@ pub fn run_case(
         },
         &options.plugin_type,
     );
-    CaseReport {
+    let mut report = CaseReport {
         scenario: scenario.id.clone(),
         version,
         status: verdict::status(&case.failures, declined.as_ref(), &options.judgement),
@@ -73,7 +73,9 @@ pub fn run_case(
         pod: scenario.pod.clone(),
         sandbox_dir: case.sandbox_dir,
         steps: case.steps,
-    }
+    };
+    report.forget_failures_if_unsupported();
+    report
 }
 
 pub(super) struct Case<'a> {

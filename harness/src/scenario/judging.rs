@@ -258,7 +258,10 @@ impl Case<'_> {
     ) {
         let mut by_member: Vec<(Option<ChainMember>, Vec<String>)> = Vec::new();
         for leftover in found {
-            let owner = leftover.link.as_deref().and_then(|link| self.maker_of(world, link));
+            let owner = leftover
+                .link
+                .as_deref()
+                .and_then(|link| self.maker_of(world, link));
             match by_member.iter_mut().find(|(m, _)| *m == owner) {
                 Some((_, items)) => items.push(leftover.text),
                 None => by_member.push((owner, vec![leftover.text])),

@@ -14,6 +14,7 @@ pub mod source;
 mod spec_rules;
 pub mod states;
 mod steps;
+pub mod unlisted_version;
 pub mod verdict;
 
 pub use expect::Failure;

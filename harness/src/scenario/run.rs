@@ -16,6 +16,7 @@ use super::expect::Failure;
 use super::load::{Library, ScenarioFileError};
 use super::model::{Feature, Level, Scenario, Step};
 use super::states::StateOracle;
+use super::unlisted_version;
 use super::verdict::{self, CaseStatus, Declined, Judgement, Profile};
 use crate::kernel::{self, KernelInfo};
 use crate::runtime::{CniCommand, Execution, Outcome, SuccessOutput};
@@ -103,6 +104,14 @@ impl CaseReport {
         self.failures.iter().filter(|f| f.level == Level::Should)
     }
 
+    /// An unsupported case keeps no failure records: the plugin declined cleanly, and what the
+    /// refusal broke is in `declined`, not a failure to report.
+    pub fn forget_failures_if_unsupported(&mut self) {
+        if matches!(self.status, CaseStatus::Unsupported { .. }) {
+            self.failures.clear();
+        }
+    }
+
     /// Whether this case ran (was not skipped), so a verdict applies.
     pub fn ran(&self) -> bool {
         !matches!(self.status, CaseStatus::Skip { .. })
@@ -119,13 +128,19 @@ pub struct SuiteReport {
     pub plugin_versions: Vec<String>,
     pub cases: Vec<CaseReport>,
     pub scenario_errors: Vec<String>,
+    /// Why part of what was asked for was judged by nothing: every selected case skipped, or
+    /// every case of a version asked for with `--versions`. Such a run does not pass.
+    pub unjudged: Vec<String>,
     pub duration_ms: u128,
 }
 
 impl SuiteReport {
-    /// Non-zero exit iff a MUST clause failed or a scenario file could not be used.
+    /// Non-zero exit iff a MUST clause failed, a scenario file could not be used, or what was
+    /// asked for went unjudged.
     pub fn passed(&self) -> bool {
-        self.scenario_errors.is_empty() && self.cases.iter().all(|c| c.status != CaseStatus::Fail)
+        self.scenario_errors.is_empty()
+            && self.unjudged.is_empty()
+            && self.cases.iter().all(|c| c.status != CaseStatus::Fail)
     }
 
     /// The same run judged by another profile (or other required capabilities): the failures
@@ -171,6 +186,7 @@ pub fn run_suite(
                 plugin_versions: vec![],
                 cases: vec![*case],
                 scenario_errors: errors.iter().map(ScenarioFileError::to_string).collect(),
+                unjudged: vec![],
                 duration_ms: started.elapsed().as_millis(),
             });
         }
@@ -194,6 +210,15 @@ pub fn run_suite(
                 version,
                 skip_reason(scenario, version, &plugin_versions, options),
             ));
+        }
+    }
+    if cases.is_empty() {
+        return Err(empty_selection(&scenarios, options));
+    }
+    let probe = unlisted_version::scenario(&options.plugin_type);
+    if matcher.as_ref().is_none_or(|m| m.matches(&probe.id)) {
+        for version in unlisted_version::unlisted(&plugin_versions, options.versions.as_deref()) {
+            cases.push((&probe, version, None));
         }
     }
     progress(Progress::Planned { cases: cases.len() });
@@ -228,15 +253,96 @@ pub fn run_suite(
     });
     let mut reports = reports.into_inner().unwrap_or_else(|e| e.into_inner());
     reports.sort_by_key(|(i, _)| *i);
+    let mut cases: Vec<CaseReport> = reports.into_iter().map(|(_, r)| r).collect();
+    for case in cases
+        .iter_mut()
+        .filter(|c| c.scenario == unlisted_version::SCENARIO_ID)
+    {
+        unlisted_version::add_contract_failure(case, &plugin_versions, &options.judgement);
+    }
     Ok(SuiteReport {
         judgement: options.judgement.clone(),
         kernel: kernel::current(),
         plugin: options.plugin.clone(),
+        unjudged: unjudged(&cases, options),
         plugin_versions,
-        cases: reports.into_iter().map(|(_, r)| r).collect(),
+        cases,
         scenario_errors: errors.iter().map(ScenarioFileError::to_string).collect(),
         duration_ms: started.elapsed().as_millis(),
     })
+}
+
+/// The error for a `--filter` and `--versions` that select no case, naming what they were
+/// matched against.
+fn empty_selection(scenarios: &[Scenario], options: &SuiteOptions) -> String {
+    let ids: Vec<&str> = scenarios.iter().map(|s| s.id.as_str()).collect();
+    let versions = options
+        .versions
+        .as_ref()
+        .map(|vs| vs.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(","));
+    match (&options.filter, versions) {
+        (Some(filter), None) => format!(
+            "--filter {filter:?} matches none of the {} scenario ids ({}; cni-conform list \
+             shows them)",
+            ids.len(),
+            ids.join(", ")
+        ),
+        (filter, Some(versions)) => format!(
+            "--versions {versions}{} selects no case: no selected scenario applies to {}",
+            filter
+                .as_ref()
+                .map(|f| format!(" with --filter {f:?}"))
+                .unwrap_or_default(),
+            if versions.contains(',') {
+                "those versions"
+            } else {
+                "that version"
+            }
+        ),
+        (None, None) => format!("no scenarios to run in {} scenario files", ids.len()),
+    }
+}
+
+/// What was asked for and judged by nothing (see [`SuiteReport::unjudged`]).
+fn unjudged(cases: &[CaseReport], options: &SuiteOptions) -> Vec<String> {
+    let scenario_cases = || {
+        cases
+            .iter()
+            .filter(|c| c.scenario != unlisted_version::SCENARIO_ID)
+    };
+    let reasons = |version: Option<CniVersion>| {
+        let mut reasons: Vec<String> = scenario_cases()
+            .filter(|c| version.is_none_or(|v| c.version == v))
+            .filter_map(|c| match &c.status {
+                CaseStatus::Skip { reason } => Some(reason.clone()),
+                _ => None,
+            })
+            .collect();
+        reasons.sort();
+        reasons.dedup();
+        reasons.join("; ")
+    };
+    if scenario_cases().all(|c| !c.ran()) {
+        return vec![format!(
+            "every selected case was skipped ({}): nothing was judged",
+            reasons(None)
+        )];
+    }
+    options
+        .versions
+        .iter()
+        .flatten()
+        .filter(|v| {
+            let mut at = scenario_cases().filter(|c| c.version == **v).peekable();
+            at.peek().is_some() && at.all(|c| !c.ran())
+        })
+        .map(|v| {
+            format!(
+                "every case at {v}, asked for with --versions, was skipped ({}): {v} was not judged",
+                reasons(Some(*v))
+            )
+        })
+        .collect()
 }
 
 /// The versions a scenario applies to: its own range, narrowed by the commands it needs.
@@ -314,9 +420,9 @@ fn plugin_versions(options: &SuiteOptions) -> Result<Result<Vec<String>, Box<Cas
         return Ok(Ok(info.supported_versions.clone()));
     }
     let answer = match &execution.outcome {
-        Outcome::Violation(v) => format!("{:?}: {}", v.kind, v.detail),
+        Outcome::Violation(v) => v.to_string(),
         Outcome::Error(e) => format!("a CNI error, code {}: {}", e.code, e.msg),
-        other => format!("{other:?}"),
+        Outcome::Success(_) => "a success that is no version reply".to_string(),
     };
     let mut failure = Failure::new(
         VERSION_REPLY,

@@ -36,6 +36,23 @@ pub enum CaseStatus {
     },
 }
 
+impl std::fmt::Display for CaseStatus {
+    /// As the progress lines and reports word it: `pass`, `FAIL`, `differs`,
+    /// `unsupported (chaining): <the plugin's error>`, `skip: <why>`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CaseStatus::Pass => f.write_str("pass"),
+            CaseStatus::Fail => f.write_str("FAIL"),
+            CaseStatus::Differs => f.write_str("differs"),
+            CaseStatus::Unsupported { features, reason } => {
+                let names: Vec<&str> = features.iter().map(|x| x.name()).collect();
+                write!(f, "unsupported ({}): {reason}", names.join(", "))
+            }
+            CaseStatus::Skip { reason } => write!(f, "skip: {reason}"),
+        }
+    }
+}
+
 /// Which sources decide whether a case fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
