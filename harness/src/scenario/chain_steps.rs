@@ -81,17 +81,11 @@ impl Case<'_> {
             .runtime(self.options.timeout)
             .check(&world.list, &world.attachment);
         let error = run.outcome.err();
-        // Right after an unchanged ADD the SPEC says CHECK succeeds, for every member.
-        let spec_clause = |execution: Option<&Execution>| match self.since_add {
-            SinceAdd::Unchanged => Some(spec_rules::check_failure_clause(
-                &world.member_results,
-                execution?.member?,
-                self.version,
-            )),
-            _ => None,
+        let mut diagnostics = Vec::new();
+        let culprit_clause = match error.as_ref().and(run.executions.last()) {
+            Some(failed) => self.check_rule(world, failed, &mut diagnostics)?,
+            None => None,
         };
-        let failed = error.as_ref().and(run.executions.last());
-        let culprit_clause = spec_clause(failed);
         let mut step = self.blamed(
             world,
             run.executions,
@@ -102,8 +96,52 @@ impl Case<'_> {
             culprit_clause,
         );
         self.go_on_after_another_member(world, CniCommand::Check, &mut step, label)?;
-        step.spec_outcome = spec_clause(step.deciding());
+        if let Some(failed) = step.deciding().cloned() {
+            step.spec_outcome = self.check_rule(world, &failed, &mut diagnostics)?;
+        }
+        step.executions.extend(diagnostics);
         self.judge_plugin_step(world, label, expect, step)
+    }
+
+    /// The SPEC's CHECK rule `failed` (a member's failed CHECK) breaks, if it ran right after
+    /// an unchanged ADD. Where later members added to what it returned, the suite asks it again
+    /// with only its own ADD result as prevResult (CHECK changes nothing): if that passes, the
+    /// later plugins' changes are what it refused. That execution goes to `diagnostics`.
+    fn check_rule(
+        &self,
+        world: &World,
+        failed: &Execution,
+        diagnostics: &mut Vec<Execution>,
+    ) -> Result<Option<&'static str>, String> {
+        let Some(position) = failed
+            .member
+            .filter(|_| self.since_add == SinceAdd::Unchanged)
+        else {
+            return Ok(None);
+        };
+        if !spec_rules::later_members_added(&world.member_results, position, self.version) {
+            return Ok(Some(spec_rules::check_failure_clause(false)));
+        }
+        let plugin = &world.list.plugins[position];
+        let runtime = world.runtime(self.options.timeout);
+        let stdin = world.list.plugin_request(
+            plugin,
+            world.member_results.get(position),
+            &world.attachment.capability_args,
+        );
+        let request = runtime
+            .request(
+                &plugin.plugin_type,
+                CniCommand::Check,
+                runtime.env(CniCommand::Check, &world.attachment),
+                stdin.to_string().into_bytes(),
+            )
+            .map_err(|e| e.to_string())?;
+        let mut own = runtime.exec(&request).map_err(|e| e.to_string())?;
+        own.member = Some(position);
+        let passes = matches!(own.outcome, Outcome::Success(_));
+        diagnostics.push(own);
+        Ok(Some(spec_rules::check_failure_clause(passes)))
     }
 
     pub(super) fn chain_del(
@@ -199,7 +237,10 @@ impl Case<'_> {
         judge.member = Some(culprit.clone());
         judge.fail(
             &clause,
-            format!("{culprit} failed where the step was to succeed: {what}"),
+            format!(
+                "{culprit} failed where the step was to succeed: {what}{}",
+                spec_rules::how_known(&clause)
+            ),
             None,
         );
         PluginStep {

@@ -360,9 +360,10 @@ impl<'a> Judge<'a> {
                     .find(|i| &i.name == name)
                     .and_then(|i| i.mtu);
                 if actual != Some(*mtu) {
+                    let actual = actual.map_or("absent".to_string(), |m| m.to_string());
                     self.fail(
                         INTERFACE_MTU,
-                        format!("result: interface {name} mtu is {actual:?}, expected {mtu}"),
+                        format!("result: interface {name} mtu is {actual}, expected {mtu}"),
                         Some(json.clone()),
                     );
                 }

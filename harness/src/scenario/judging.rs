@@ -90,7 +90,12 @@ impl Case<'_> {
         match (step.spec_outcome, &step.outcome.error) {
             (Some(clause), Some(e)) => judge.fail(
                 clause,
-                format!("expected success, got error code {}: {}", e.code, e.msg),
+                format!(
+                    "expected success, got error code {}: {}{}",
+                    e.code,
+                    e.msg,
+                    spec_rules::how_known(clause)
+                ),
                 None,
             ),
             _ => judge.outcome(expect, &step.outcome),

@@ -215,11 +215,11 @@ pub fn run_suite(
     if cases.is_empty() {
         return Err(empty_selection(&scenarios, options));
     }
+    // A version left out of VERSION is judged in every run that selects it, whatever the
+    // filter: it is about the plugin, not about one scenario.
     let probe = unlisted_version::scenario(&options.plugin_type);
-    if matcher.as_ref().is_none_or(|m| m.matches(&probe.id)) {
-        for version in unlisted_version::unlisted(&plugin_versions, options.versions.as_deref()) {
-            cases.push((&probe, version, None));
-        }
+    for version in unlisted_version::unlisted(&plugin_versions, options.versions.as_deref()) {
+        cases.push((&probe, version, None));
     }
     progress(Progress::Planned { cases: cases.len() });
     let next = AtomicUsize::new(0);

@@ -41,30 +41,43 @@ pub struct Broken {
     pub message: String,
 }
 
-/// The clause a chain CHECK that failed in the list's member at `failed_position` breaks, when
-/// it ran right after an unchanged ADD: the SPEC's "must allow for a later chained plugin to
-/// have modified networking resources" when later members added interfaces, addresses or
-/// routes to what that member returned, its "must handle CHECK being called immediately after
-/// an ADD" otherwise.
-pub fn check_failure_clause(
-    member_results: &[Value],
-    failed_position: usize,
-    version: CniVersion,
-) -> &'static str {
+/// Whether members after `position` added interfaces, addresses or routes to what the member
+/// at `position` returned from ADD: only then can its CHECK have failed for their changes,
+/// which the SPEC says it "must allow for".
+pub fn later_members_added(member_results: &[Value], position: usize, version: CniVersion) -> bool {
     let parse = |v: &Value| CniResult::parse(v, version).ok().map(|(_, r)| r);
     let (Some(own), Some(last)) = (
-        member_results.get(failed_position).and_then(parse),
+        member_results.get(position).and_then(parse),
         member_results.last().and_then(parse),
     ) else {
-        return CHECK_AFTER_ADD;
+        return false;
     };
-    let added = last.interfaces.len() > own.interfaces.len()
-        || last.ips.iter().any(|ip| !own.ips.contains(ip))
-        || last.routes.iter().any(|r| !own.routes.contains(r));
-    if failed_position + 1 < member_results.len() && added {
+    position + 1 < member_results.len()
+        && (last.interfaces.len() > own.interfaces.len()
+            || last.ips.iter().any(|ip| !own.ips.contains(ip))
+            || last.routes.iter().any(|r| !own.routes.contains(r)))
+}
+
+/// The SPEC's CHECK rule a member's failed CHECK right after an unchanged ADD breaks, given
+/// whether the same CHECK with only its own ADD result as prevResult succeeded: then what it
+/// refused is what later plugins added ("must allow for a later chained plugin to have modified
+/// networking resources"); otherwise it fails CHECK right after ADD ("must handle CHECK being
+/// called immediately after an ADD").
+pub fn check_failure_clause(own_result_passes: bool) -> &'static str {
+    if own_result_passes {
         CHECK_LATER_PLUGINS
     } else {
         CHECK_AFTER_ADD
+    }
+}
+
+/// What a failure of `clause` adds to its message: how the suite knows.
+pub fn how_known(clause: &str) -> &'static str {
+    if clause == CHECK_LATER_PLUGINS {
+        " (asked again with only its own ADD result as prevResult, its CHECK succeeds: what it \
+         refuses is what later plugins added)"
+    } else {
+        ""
     }
 }
 
@@ -227,7 +240,7 @@ mod tests {
     }
 
     #[test]
-    fn a_check_failure_is_the_later_plugins_rule_only_when_later_members_added_something() {
+    fn only_what_later_members_added_can_explain_a_failed_check() {
         let main = json!({"cniVersion": "1.0.0", "interfaces": [{"name": "eth0"}],
             "ips": [{"address": "10.1.0.2/24", "interface": 0}]});
         let mut chained = main.clone();
@@ -241,12 +254,13 @@ mod tests {
             .push(json!({"address": "192.168.3.10/24", "interface": 1}));
         let v = CniVersion::V1_0_0;
         let results = [main.clone(), chained];
-        assert_eq!(check_failure_clause(&results, 0, v), CHECK_LATER_PLUGINS);
-        assert_eq!(check_failure_clause(&results, 1, v), CHECK_AFTER_ADD);
-        let passthrough_only = [main.clone(), main];
-        assert_eq!(
-            check_failure_clause(&passthrough_only, 0, v),
-            CHECK_AFTER_ADD
+        assert!(later_members_added(&results, 0, v));
+        assert!(!later_members_added(&results, 1, v), "the last member");
+        assert!(
+            !later_members_added(&[main.clone(), main], 0, v),
+            "passed through"
         );
+        assert_eq!(check_failure_clause(true), CHECK_LATER_PLUGINS);
+        assert_eq!(check_failure_clause(false), CHECK_AFTER_ADD);
     }
 }
