@@ -12,7 +12,9 @@ use cni_types::CniVersion;
 
 use super::grouped::{self, Group, Kind};
 use super::reproducer;
-use super::table::{Cell, Counts, Matrix, clause_label, execution_of, feature_names, skip_counts};
+use super::table::{
+    Cell, Counts, Matrix, clause_label, command_label, execution_of, feature_names, skip_counts,
+};
 use crate::scenario::{CaseStatus, SuiteReport};
 
 pub fn write(report: &SuiteReport, dir: &Path) -> io::Result<PathBuf> {
@@ -181,13 +183,7 @@ fn entry(report: &SuiteReport, group: &Group) -> String {
     if let Some(exec) = execution_of(case, f) {
         let stderr = exec.stderr.to_string_lossy();
         if !stderr.trim().is_empty() {
-            let summary = format!(
-                "plugin stderr ({} {})",
-                exec.plugin,
-                exec.command_sent
-                    .as_deref()
-                    .unwrap_or("without CNI_COMMAND")
-            );
+            let summary = format!("plugin stderr ({} {})", exec.plugin, command_label(exec));
             out.push_str(&details(&summary, "text", &stderr));
         }
     }

@@ -105,27 +105,7 @@ pub fn grouped_failures(report: &SuiteReport, options: &RenderOptions) -> String
             "  e.g. {} @ {} step {}{member}: {}",
             case.scenario, case.version, f.step, f.message
         );
-        if let Some(diff) = &f.diff {
-            for line in diff.lines().take(EXAMPLE_LINES) {
-                let _ = writeln!(out, "    {line}");
-            }
-        }
-        if let Some(exec) = execution_of(case, f) {
-            let stderr = exec.stderr.to_string_lossy();
-            if !stderr.trim().is_empty() {
-                let _ = writeln!(
-                    out,
-                    "  plugin stderr ({} {}):",
-                    exec.plugin,
-                    exec.command_sent
-                        .as_deref()
-                        .unwrap_or("without CNI_COMMAND")
-                );
-                for line in stderr.lines().take(5) {
-                    let _ = writeln!(out, "    {line}");
-                }
-            }
-        }
+        out.push_str(&evidence(case, f, EXAMPLE_LINES, 5));
         let script = options
             .report_dir
             .filter(|_| reproducer::wanted(report, f))
@@ -385,6 +365,37 @@ pub fn failure_tag(report: &SuiteReport, f: &Failure) -> &'static str {
     }
 }
 
+/// What shows a failure under its message: the expected vs actual (at most `diff_lines`) and
+/// the stderr of the execution it points at (at most `stderr_lines`), indented.
+fn evidence(case: &CaseReport, f: &Failure, diff_lines: usize, stderr_lines: usize) -> String {
+    let mut out = String::new();
+    for line in f.diff.iter().flat_map(|d| d.lines()).take(diff_lines) {
+        let _ = writeln!(out, "    {line}");
+    }
+    if let Some(exec) = execution_of(case, f) {
+        let stderr = exec.stderr.to_string_lossy();
+        if !stderr.trim().is_empty() {
+            let _ = writeln!(
+                out,
+                "  plugin stderr ({} {}):",
+                exec.plugin,
+                command_label(exec)
+            );
+            for line in stderr.lines().take(stderr_lines) {
+                let _ = writeln!(out, "    {line}");
+            }
+        }
+    }
+    out
+}
+
+/// `CNI_COMMAND` as the execution got it, for reports.
+pub fn command_label(exec: &Execution) -> &str {
+    exec.command_sent
+        .as_deref()
+        .unwrap_or("without CNI_COMMAND")
+}
+
 /// The plugin execution a failure points at, if it has one.
 pub fn execution_of<'a>(case: &'a CaseReport, failure: &Failure) -> Option<&'a Execution> {
     failure.execution.and_then(|i| case.executions.get(i))
@@ -420,27 +431,7 @@ pub fn failures(report: &SuiteReport) -> String {
                 clause_label(f),
                 f.message
             );
-            if let Some(diff) = &f.diff {
-                for line in diff.lines() {
-                    let _ = writeln!(out, "    {line}");
-                }
-            }
-            if let Some(exec) = execution_of(case, f) {
-                let stderr = exec.stderr.to_string_lossy();
-                if !stderr.trim().is_empty() {
-                    let _ = writeln!(
-                        out,
-                        "  plugin stderr ({} {}):",
-                        exec.plugin,
-                        exec.command_sent
-                            .as_deref()
-                            .unwrap_or("without CNI_COMMAND")
-                    );
-                    for line in stderr.lines().take(20) {
-                        let _ = writeln!(out, "    {line}");
-                    }
-                }
-            }
+            out.push_str(&evidence(case, f, usize::MAX, 20));
         }
     }
     out

@@ -4,6 +4,8 @@
 //! may skip: it goes on with the rest of the list's CHECK or DEL, so the plugin under test is
 //! still judged, and says so.
 
+use std::time::Duration;
+
 use serde_json::Value;
 
 use super::builtin_clauses::{HARNESS, PROTOCOL};
@@ -12,7 +14,9 @@ use super::expect::{Failure, StepOutcome};
 use super::judging::PluginStep;
 use super::model::{Expect, Expectation, Level};
 use super::spec_rules::{self, SinceAdd};
-use crate::runtime::{ChainError, CniCommand, Execution, Outcome, PluginResult, SuccessOutput};
+use crate::runtime::{
+    ChainError, CniCommand, Execution, Outcome, PluginConfig, PluginResult, SuccessOutput,
+};
 
 impl Case<'_> {
     pub(super) fn chain_add(
@@ -122,23 +126,13 @@ impl Case<'_> {
         if !spec_rules::later_members_added(&world.member_results, position, self.version) {
             return Ok(Some(spec_rules::check_failure_clause(false)));
         }
-        let plugin = &world.list.plugins[position];
-        let runtime = world.runtime(self.options.timeout);
-        let stdin = world.list.plugin_request(
-            plugin,
+        let own = run_member(
+            world,
+            &world.list.plugins[position],
+            CniCommand::Check,
             world.member_results.get(position),
-            &world.attachment.capability_args,
-        );
-        let request = runtime
-            .request(
-                &plugin.plugin_type,
-                CniCommand::Check,
-                runtime.env(CniCommand::Check, &world.attachment),
-                stdin.to_string().into_bytes(),
-            )
-            .map_err(|e| e.to_string())?;
-        let mut own = runtime.exec(&request).map_err(|e| e.to_string())?;
-        own.member = Some(position);
+            self.options.timeout,
+        )?;
         let passes = matches!(own.outcome, Outcome::Success(_));
         diagnostics.push(own);
         Ok(Some(spec_rules::check_failure_clause(passes)))
@@ -292,26 +286,13 @@ impl Case<'_> {
              test)",
             names.join(", ")
         ));
-        let runtime = world.runtime(self.options.timeout);
-        let env = runtime.env(command, &world.attachment);
         let prev = world
             .last_result
             .as_ref()
             .filter(|_| command != CniCommand::Del || self.version.has_prev_result_on_del());
         for plugin in rest {
-            let stdin = world
-                .list
-                .plugin_request(plugin, prev, &world.attachment.capability_args);
-            let request = runtime
-                .request(
-                    &plugin.plugin_type,
-                    command,
-                    env.clone(),
-                    stdin.to_string().into_bytes(),
-                )
+            let execution = run_member(world, plugin, command, prev, self.options.timeout)
                 .map_err(|e| format!("{label}: {e}"))?;
-            let mut execution = runtime.exec(&request).map_err(|e| e.to_string())?;
-            execution.member = Some(plugin.position);
             let failed = !matches!(execution.outcome, Outcome::Success(_));
             let index = step.executions.len();
             if failed && step.outcome.success {
@@ -326,6 +307,32 @@ impl Case<'_> {
     fn is_under_test(&self, execution: &Execution) -> bool {
         execution.plugin == self.options.plugin_type
     }
+}
+
+/// One member of the list run on its own, as the runtime would run it within the list
+/// operation `command`, with `prev` as its prevResult.
+fn run_member(
+    world: &World,
+    plugin: &PluginConfig,
+    command: CniCommand,
+    prev: Option<&Value>,
+    timeout: Duration,
+) -> Result<Execution, String> {
+    let runtime = world.runtime(timeout);
+    let stdin = world
+        .list
+        .plugin_request(plugin, prev, &world.attachment.capability_args);
+    let request = runtime
+        .request(
+            &plugin.plugin_type,
+            command,
+            runtime.env(command, &world.attachment),
+            stdin.to_string().into_bytes(),
+        )
+        .map_err(|e| e.to_string())?;
+    let mut execution = runtime.exec(&request).map_err(|e| e.to_string())?;
+    execution.member = Some(plugin.position);
+    Ok(execution)
 }
 
 /// The result one ADD execution printed.
