@@ -11,7 +11,7 @@
 //
 //	cni-conform -> driver, first line: the request (type request below)
 //	driver -> cni-conform: {"exec": {...}} for each plugin execution libcni asks for, answered by
-//	                      one line {"stdout": base64, "stderr": base64, "exitCode": n} or
+//	                      one line {"stdoutHex": ..., "stderrHex": ..., "exitCode": n} or
 //	                      {"startError": "..."} when the plugin could not be started
 //	driver -> cni-conform, last line: {"done": {"error": "...", "result": {...}}}
 //
@@ -22,6 +22,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -56,12 +57,13 @@ type request struct {
 type execRequest struct {
 	Path  string   `json:"path"`
 	Env   []string `json:"env"`
-	Stdin []byte   `json:"stdin"`
+	// Bytes travel as hex: exact, and trivial on both sides.
+	Stdin string `json:"stdinHex"`
 }
 
 type execReply struct {
-	Stdout     []byte `json:"stdout"`
-	Stderr     []byte `json:"stderr"`
+	Stdout     string `json:"stdoutHex"`
+	Stderr     string `json:"stderrHex"`
 	ExitCode   int    `json:"exitCode"`
 	StartError string `json:"startError"`
 }
@@ -84,7 +86,7 @@ func (b *brokerExec) FindInPath(plugin string, paths []string) (string, error) {
 }
 
 func (b *brokerExec) ExecPlugin(_ context.Context, path string, stdin []byte, env []string) ([]byte, error) {
-	if err := b.out.Encode(map[string]execRequest{"exec": {Path: path, Env: env, Stdin: stdin}}); err != nil {
+	if err := b.out.Encode(map[string]execRequest{"exec": {Path: path, Env: env, Stdin: hex.EncodeToString(stdin)}}); err != nil {
 		return nil, err
 	}
 	line, err := b.in.ReadBytes('\n')
@@ -98,10 +100,18 @@ func (b *brokerExec) ExecPlugin(_ context.Context, path string, stdin []byte, en
 	if reply.StartError != "" {
 		return nil, fmt.Errorf("%s", reply.StartError)
 	}
-	if reply.ExitCode != 0 {
-		return nil, pluginErr(reply.ExitCode, reply.Stdout, reply.Stderr)
+	stdout, err := hex.DecodeString(reply.Stdout)
+	if err != nil {
+		return nil, fmt.Errorf("libcni-driver: bad stdout from cni-conform: %w", err)
 	}
-	return reply.Stdout, nil
+	stderr, err := hex.DecodeString(reply.Stderr)
+	if err != nil {
+		return nil, fmt.Errorf("libcni-driver: bad stderr from cni-conform: %w", err)
+	}
+	if reply.ExitCode != 0 {
+		return nil, pluginErr(reply.ExitCode, stdout, stderr)
+	}
+	return stdout, nil
 }
 
 // pluginErr is invoke.RawExec's pluginErr (unexported there): a failed plugin's error is its

@@ -19,11 +19,12 @@ pub fn render(report: &SuiteReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "plugin {} on {}; plugin supports {}; profile {}",
+        "plugin {} on {}; plugin supports {}; profile {}; runtime {}",
         report.plugin.display(),
         report.kernel,
         report.plugin_versions.join(", "),
-        report.judgement.profile.name()
+        report.judgement.profile.name(),
+        report.runtime
     );
     out.push_str(&matrix(report));
     out.push_str(&failures(report));

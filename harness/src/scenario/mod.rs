@@ -4,6 +4,7 @@
 pub mod builtin_clauses;
 pub mod bundled;
 pub mod expect;
+pub mod libcni_expressible;
 pub mod load;
 pub mod model;
 pub mod run;

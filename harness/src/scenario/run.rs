@@ -27,8 +27,8 @@ use super::verdict::{self, CaseStatus, Declined, Judgement, Profile};
 use crate::fixtures::call_log;
 use crate::kernel::{self, KernelInfo};
 use crate::runtime::{
-    Attachment, AttachmentKey, CniCommand, CniPath, Execution, NetworkConfigList, Outcome, Runtime,
-    SuccessOutput,
+    Attachment, AttachmentKey, CniCommand, CniPath, Execution, ListRuntime, NetworkConfigList,
+    Outcome, Runtime, RuntimeChoice, RuntimeInfo, SuccessOutput,
 };
 use crate::sandbox::Sandbox;
 use crate::snapshot::{Snapshot, missing_result_interfaces};
@@ -52,6 +52,8 @@ pub struct SuiteOptions {
     pub timeout: Duration,
     /// Profile and required capabilities the cases are judged by.
     pub judgement: Judgement,
+    /// What performs the list operations: our runtime or libcni (`--runtime`).
+    pub runtime: RuntimeChoice,
 }
 
 impl SuiteOptions {
@@ -72,6 +74,7 @@ impl SuiteOptions {
                 profile: Profile::Reference,
                 required_features: vec![],
             },
+            runtime: RuntimeChoice::Ours,
         }
     }
 }
@@ -127,6 +130,8 @@ pub struct SuiteReport {
     /// What the statuses mean: the profile and the required capabilities.
     pub judgement: Judgement,
     pub kernel: KernelInfo,
+    /// Which runtime performed the steps (and libcni's version when it was libcni).
+    pub runtime: RuntimeInfo,
     pub plugin: PathBuf,
     /// What the plugin answered to VERSION.
     pub plugin_versions: Vec<String>,
@@ -180,6 +185,7 @@ pub fn run_suite(
             return Ok(SuiteReport {
                 judgement: options.judgement.clone(),
                 kernel: kernel::current(),
+        runtime: options.runtime.info(),
                 plugin: options.plugin.clone(),
                 plugin_versions: vec![],
                 cases: vec![*case],
@@ -244,6 +250,7 @@ pub fn run_suite(
     Ok(SuiteReport {
         judgement: options.judgement.clone(),
         kernel: kernel::current(),
+        runtime: options.runtime.info(),
         plugin: options.plugin.clone(),
         plugin_versions,
         cases: reports.into_iter().map(|(_, r)| r).collect(),
@@ -271,6 +278,14 @@ fn skip_reason(
 ) -> Option<String> {
     if !plugin_versions.iter().any(|v| v == version.as_str()) {
         return Some(format!("plugin does not support {version}"));
+    }
+    if let Some(reason) = options
+        .runtime
+        .is_libcni()
+        .then(|| super::libcni_expressible::inexpressible(scenario))
+        .flatten()
+    {
+        return Some(reason);
     }
     if let Some(f) = scenario
         .features
@@ -461,16 +476,19 @@ struct World {
     own_links: BTreeSet<(String, String)>,
     /// The final result of the last successful chain ADD.
     last_result: Option<Value>,
+    runtime_choice: RuntimeChoice,
 }
 
 impl World {
-    fn runtime(&self, timeout: Duration) -> Runtime<'_> {
-        Runtime::new(
-            self.sandbox.node(),
-            self.cni_path.clone(),
-            self.sandbox.dir().join("cache"),
+    fn runtime(&self, timeout: Duration) -> ListRuntime<'_> {
+        self.runtime_choice.over(
+            Runtime::new(
+                self.sandbox.node(),
+                self.cni_path.clone(),
+                self.sandbox.dir().join("cache"),
+            )
+            .with_timeout(timeout),
         )
-        .with_timeout(timeout)
     }
 
     fn ipam_log(&self) -> PathBuf {
@@ -515,6 +533,7 @@ impl<'a> Case<'a> {
             baseline,
             own_links: BTreeSet::new(),
             last_result: None,
+            runtime_choice: self.options.runtime.clone(),
         };
         for (index, step) in self.scenario.steps.iter().enumerate() {
             let label = format!("{} ({})", index + 1, step_kind(step));
