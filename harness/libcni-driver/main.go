@@ -55,8 +55,8 @@ type request struct {
 }
 
 type execRequest struct {
-	Path  string   `json:"path"`
-	Env   []string `json:"env"`
+	Path string   `json:"path"`
+	Env  []string `json:"env"`
 	// Bytes travel as hex: exact, and trivial on both sides.
 	Stdin string `json:"stdinHex"`
 }

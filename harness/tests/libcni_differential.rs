@@ -137,10 +137,7 @@ fn known_differences() -> BTreeMap<(String, String), String> {
                 why.trim().len() > 10,
                 "libcni-known-differences.txt: {line:?} needs its explanation"
             );
-            (
-                (scenario.to_string(), version.to_string()),
-                why.to_string(),
-            )
+            ((scenario.to_string(), version.to_string()), why.to_string())
         })
         .collect()
 }
@@ -217,8 +214,13 @@ fn first_difference(key: &(String, String), ours: &[Call], theirs: &[Call]) -> S
             "{head} {} executions under our runtime, {} under libcni:\n  ours:   {:?}\n  libcni: {:?}",
             ours.len(),
             theirs.len(),
-            ours.iter().map(|c| (&c.binary, &c.command)).collect::<Vec<_>>(),
-            theirs.iter().map(|c| (&c.binary, &c.command)).collect::<Vec<_>>()
+            ours.iter()
+                .map(|c| (&c.binary, &c.command))
+                .collect::<Vec<_>>(),
+            theirs
+                .iter()
+                .map(|c| (&c.binary, &c.command))
+                .collect::<Vec<_>>()
         );
     }
     let (i, (a, b)) = ours
@@ -227,7 +229,10 @@ fn first_difference(key: &(String, String), ours: &[Call], theirs: &[Call]) -> S
         .enumerate()
         .find(|(_, (a, b))| a != b)
         .expect("some execution differs");
-    let mut lines = vec![format!("{head} execution {i} ({} {}) differs", a.command, a.binary)];
+    let mut lines = vec![format!(
+        "{head} execution {i} ({} {}) differs",
+        a.command, a.binary
+    )];
     if a.binary != b.binary || a.command != b.command {
         lines.push(format!(
             "  ours runs {} {}, libcni {} {}",

@@ -116,37 +116,50 @@ impl ListRuntime<'_> {
         let Some(driver) = self.driver else {
             return self.runtime.add(list, attachment);
         };
-        self.through_libcni(driver, CniCommand::Add, list, Some(attachment), None, |run| {
-            // libcni's result is the last plugin's; judged as our runtime judges it: the
-            // execution's own classification.
-            match run.executions.last().map(|e| &e.outcome) {
-                Some(Outcome::Success(SuccessOutput::Result(result))) => Ok(result.clone()),
-                _ => Err(ChainError::Libcni(
-                    "ADD succeeded without a plugin printing a result".into(),
-                )),
-            }
-        })
+        self.through_libcni(
+            driver,
+            CniCommand::Add,
+            list,
+            Some(attachment),
+            None,
+            |run| {
+                // libcni's result is the last plugin's; judged as our runtime judges it: the
+                // execution's own classification.
+                match run.executions.last().map(|e| &e.outcome) {
+                    Some(Outcome::Success(SuccessOutput::Result(result))) => Ok(result.clone()),
+                    _ => Err(ChainError::Libcni(
+                        "ADD succeeded without a plugin printing a result".into(),
+                    )),
+                }
+            },
+        )
     }
 
     pub fn check(&self, list: &NetworkConfigList, attachment: &Attachment) -> ChainRun<()> {
         match self.driver {
             None => self.runtime.check(list, attachment),
-            Some(driver) => {
-                self.through_libcni(driver, CniCommand::Check, list, Some(attachment), None, |_| {
-                    Ok(())
-                })
-            }
+            Some(driver) => self.through_libcni(
+                driver,
+                CniCommand::Check,
+                list,
+                Some(attachment),
+                None,
+                |_| Ok(()),
+            ),
         }
     }
 
     pub fn del(&self, list: &NetworkConfigList, attachment: &Attachment) -> ChainRun<()> {
         match self.driver {
             None => self.runtime.del(list, attachment),
-            Some(driver) => {
-                self.through_libcni(driver, CniCommand::Del, list, Some(attachment), None, |_| {
-                    Ok(())
-                })
-            }
+            Some(driver) => self.through_libcni(
+                driver,
+                CniCommand::Del,
+                list,
+                Some(attachment),
+                None,
+                |_| Ok(()),
+            ),
         }
     }
 

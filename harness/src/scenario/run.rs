@@ -185,7 +185,7 @@ pub fn run_suite(
             return Ok(SuiteReport {
                 judgement: options.judgement.clone(),
                 kernel: kernel::current(),
-        runtime: options.runtime.info(),
+                runtime: options.runtime.info(),
                 plugin: options.plugin.clone(),
                 plugin_versions: vec![],
                 cases: vec![*case],
