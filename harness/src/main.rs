@@ -9,7 +9,7 @@ use cni_conform::fixtures::personality::Personality;
 use cni_conform::fixtures::preflight::check_harness;
 use cni_conform::report;
 use cni_conform::report::table::{RenderOptions, level_name};
-use cni_conform::runtime::plugin_argument;
+use cni_conform::runtime::{RuntimeChoice, plugin_argument};
 use cni_conform::scenario::{
     Feature, Judgement, Level, Library, Profile, Progress, Source, StateOracle, StoredStates,
     SuiteOptions,
@@ -132,6 +132,11 @@ struct RunArgs {
     /// reference and every warning, not only the failing clauses grouped.
     #[arg(long, short)]
     verbose: bool,
+    /// What performs every list operation (ADD, CHECK, DEL, GC, STATUS): cni-conform (its own
+    /// model of libcni) or libcni (libcni itself through the driver ci/libcni-build makes, found
+    /// at $CNI_CONFORM_LIBCNI_DRIVER or in the cache; see docs/libcni-runtime.md).
+    #[arg(long, default_value = "cni-conform", value_name = "RUNTIME")]
+    runtime: String,
     /// Which kernel runs the suite: auto (native if it makes 802.1Q links, else UML), native, uml.
     #[arg(long, value_enum, default_value_t = KernelChoice::Auto, env = "CNI_CONFORM_KERNEL")]
     kernel: KernelChoice,
@@ -219,6 +224,7 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
                 })
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let runtime = RuntimeChoice::from_name(&args.runtime).map_err(|e| format!("--runtime: {e}"))?;
     if args.jobs == 0 {
         return Err("--jobs must be at least 1".into());
     }
@@ -258,6 +264,7 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
             profile: args.profile,
             required_features,
         },
+        runtime,
     };
     let stored = StoredStates::new(&library.states_dir());
     let printing = PrintingStates(&stored);

@@ -38,6 +38,10 @@ fn bad_arguments_are_named_and_exit_2() {
             "--scenarios /nonexistent",
         ),
         (&["run", "--no-such-flag"], "--no-such-flag"),
+        (
+            &["run", "--runtime", "crio"],
+            "--runtime: unknown runtime \"crio\"; one of cni-conform, libcni",
+        ),
     ] {
         let out = cni_conform(args);
         let stderr = text(&out.stderr);
@@ -491,4 +495,19 @@ fn a_missing_part_of_the_harness_exits_2_before_the_first_case() {
         );
         assert!(!stderr.contains("cases"), "{command}: {stderr}");
     }
+}
+
+#[test]
+fn runtime_libcni_without_its_driver_says_where_it_looked_and_exits_2() {
+    let out = Command::new(env!("CARGO_BIN_EXE_cni-conform"))
+        .args(["run", "--runtime", "libcni"])
+        .env("CNI_CONFORM_LIBCNI_DRIVER", "/nonexistent/libcni-driver")
+        .output()
+        .expect("cni-conform starts");
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--runtime: CNI_CONFORM_LIBCNI_DRIVER=/nonexistent/libcni-driver: no libcni driver at /nonexistent/libcni-driver"),
+        "{stderr}"
+    );
 }

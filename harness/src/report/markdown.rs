@@ -31,11 +31,12 @@ pub fn render(report: &SuiteReport) -> String {
     let profile = report.judgement.profile;
     let _ = writeln!(
         out,
-        "Plugin `{}` (supports {}) on {}, judged by profile **{}**.\n",
+        "Plugin `{}` (supports {}) on {}, judged by profile **{}**, steps performed by {}.\n",
         report.plugin.display(),
         report.plugin_versions.join(", "),
         report.kernel,
-        profile.name()
+        profile.name(),
+        report.runtime
     );
     let _ = writeln!(
         out,

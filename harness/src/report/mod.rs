@@ -48,6 +48,7 @@ pub(crate) mod test_support {
                 backend: Backend::Uml,
                 uml: Some("user-mode-linux 7.2um1 from Debian unstable, seccomp mode".into()),
             },
+            runtime: crate::runtime::RuntimeChoice::Ours.info(),
             plugin: "/opt/plugins/my vlan".into(),
             plugin_versions: vec!["1.0.0".into(), "1.1.0".into()],
             cases,

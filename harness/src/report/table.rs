@@ -41,10 +41,11 @@ pub fn render_with(report: &SuiteReport, options: &RenderOptions) -> String {
     };
     let _ = writeln!(
         out,
-        "plugin {} on {}; {versions}; profile {}",
+        "plugin {} on {}; {versions}; profile {}; runtime {}",
         report.plugin.display(),
         report.kernel,
-        report.judgement.profile.name()
+        report.judgement.profile.name(),
+        report.runtime
     );
     out.push_str(&matrix(report));
     if options.verbose {

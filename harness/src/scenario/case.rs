@@ -18,7 +18,9 @@ use super::spec_rules::SinceAdd;
 use super::states::StateOracle;
 use super::verdict::{self};
 use crate::fixtures::call_log;
-use crate::runtime::{Attachment, CniPath, Execution, NetworkConfigList, Runtime};
+use crate::runtime::{
+    Attachment, CniPath, Execution, ListRuntime, NetworkConfigList, Runtime, RuntimeChoice,
+};
 use crate::sandbox::Sandbox;
 use crate::snapshot::Snapshot;
 
@@ -113,16 +115,20 @@ pub(super) struct World {
     pub(super) last_result: Option<Value>,
     /// The result each member of the list printed in that ADD, by position.
     pub(super) member_results: Vec<Value>,
+    /// What performs the list operations (`--runtime`).
+    pub(super) runtime_choice: RuntimeChoice,
 }
 
 impl World {
-    pub(super) fn runtime(&self, timeout: Duration) -> Runtime<'_> {
-        Runtime::new(
-            self.sandbox.node(),
-            self.cni_path.clone(),
-            self.sandbox.dir().join("cache"),
+    pub(super) fn runtime(&self, timeout: Duration) -> ListRuntime<'_> {
+        self.runtime_choice.over(
+            Runtime::new(
+                self.sandbox.node(),
+                self.cni_path.clone(),
+                self.sandbox.dir().join("cache"),
+            )
+            .with_timeout(timeout),
         )
-        .with_timeout(timeout)
     }
 
     pub(super) fn ipam_log(&self) -> PathBuf {
@@ -168,6 +174,7 @@ impl<'a> Case<'a> {
             own_links: BTreeSet::new(),
             last_result: None,
             member_results: Vec::new(),
+            runtime_choice: self.options.runtime.clone(),
         };
         for (index, step) in self.scenario.steps.iter().enumerate() {
             let label = format!("{} ({})", index + 1, step_kind(step));

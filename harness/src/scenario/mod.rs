@@ -7,6 +7,7 @@ mod case;
 mod chain_steps;
 pub mod expect;
 mod judging;
+pub mod libcni_expressible;
 pub mod load;
 pub mod model;
 pub mod run;

@@ -19,7 +19,7 @@ use super::states::StateOracle;
 use super::unlisted_version;
 use super::verdict::{self, CaseStatus, Declined, Judgement, Profile};
 use crate::kernel::{self, KernelInfo};
-use crate::runtime::{CniCommand, Execution, Outcome, SuccessOutput};
+use crate::runtime::{CniCommand, Execution, Outcome, RuntimeChoice, RuntimeInfo, SuccessOutput};
 use crate::topology::Topology;
 
 /// What to run and against which plugin.
@@ -40,6 +40,8 @@ pub struct SuiteOptions {
     pub timeout: Duration,
     /// Profile and required capabilities the cases are judged by.
     pub judgement: Judgement,
+    /// What performs the list operations: our runtime or libcni (`--runtime`).
+    pub runtime: RuntimeChoice,
 }
 
 impl SuiteOptions {
@@ -60,6 +62,7 @@ impl SuiteOptions {
                 profile: Profile::Reference,
                 required_features: vec![],
             },
+            runtime: RuntimeChoice::Ours,
         }
     }
 }
@@ -123,6 +126,8 @@ pub struct SuiteReport {
     /// What the statuses mean: the profile and the required capabilities.
     pub judgement: Judgement,
     pub kernel: KernelInfo,
+    /// Which runtime performed the steps (and libcni's version when it was libcni).
+    pub runtime: RuntimeInfo,
     pub plugin: PathBuf,
     /// What the plugin answered to VERSION.
     pub plugin_versions: Vec<String>,
@@ -182,6 +187,7 @@ pub fn run_suite(
             return Ok(SuiteReport {
                 judgement: options.judgement.clone(),
                 kernel: kernel::current(),
+                runtime: options.runtime.info(),
                 plugin: options.plugin.clone(),
                 plugin_versions: vec![],
                 cases: vec![*case],
@@ -263,6 +269,7 @@ pub fn run_suite(
     Ok(SuiteReport {
         judgement: options.judgement.clone(),
         kernel: kernel::current(),
+        runtime: options.runtime.info(),
         plugin: options.plugin.clone(),
         unjudged: unjudged(&cases, options),
         plugin_versions,
@@ -364,6 +371,14 @@ fn skip_reason(
 ) -> Option<String> {
     if !plugin_versions.iter().any(|v| v == version.as_str()) {
         return Some(format!("plugin does not support {version}"));
+    }
+    if let Some(reason) = options
+        .runtime
+        .is_libcni()
+        .then(|| super::libcni_expressible::inexpressible(scenario))
+        .flatten()
+    {
+        return Some(reason);
     }
     if let Some(f) = scenario
         .features
