@@ -232,7 +232,7 @@ impl Case<'_> {
         judge.fail(
             &clause,
             format!(
-                "{culprit} failed where the step was to succeed: {what}{}",
+                "failed where the step was to succeed: {what}{}",
                 spec_rules::how_known(&clause)
             ),
             None,
