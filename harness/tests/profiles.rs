@@ -40,7 +40,7 @@ fn the_profile_changes_the_exit_status_of_the_same_run() {
     assert_eq!(case["failures"][0]["source"], "reference", "{case}");
     assert!(
         text.contains(
-            "differences from the reference plugin (not failures): 1 clause in 1 case: \
+            "differences from the reference plugin (not failures): 1 clause, seen in 1 case: \
              contract.mode.host-master (1)"
         ) && text.contains("cni-conform explain CLAUSE")
             && text.contains(

@@ -153,7 +153,7 @@ pub fn grouped_failures(report: &SuiteReport, options: &RenderOptions) -> String
                 .collect();
             let _ = writeln!(
                 out,
-                "\n{title}: {} clause{} in {} case{}: {}",
+                "\n{title}: {} clause{}, seen in {} case{}: {}",
                 clauses.len(),
                 if clauses.len() == 1 { "" } else { "s" },
                 cases.len(),
