@@ -9,11 +9,13 @@ use clap::{CommandFactory, Parser, Subcommand};
 use cni_conform::fixtures::personality::Personality;
 use cni_conform::fixtures::preflight::check_harness;
 use cni_conform::report;
-use cni_conform::runtime::plugin_argument;
+use cni_conform::report::table::{RenderOptions, level_name};
+use cni_conform::runtime::{RuntimeChoice, plugin_argument};
 use cni_conform::scenario::{
     Feature, Judgement, Level, Library, Profile, Progress, Source, StateOracle, StoredStates,
     SuiteOptions,
     builtin_clauses::{BUILTIN_CLAUSES, builtin},
+    model::NetworkSource,
     run::applicable_versions,
     run_suite,
 };
@@ -53,6 +55,17 @@ enum Command {
     },
     /// Print the kernel this would run on (native or User-Mode Linux) and whether it makes VLANs.
     Kernel,
+    /// Run a command on a kernel that makes 802.1Q links: this one when it can, otherwise
+    /// inside User-Mode Linux (as `run` does); what reproducers use where the kernel lacks
+    /// 802.1Q. The command's exit status is this one's.
+    KernelRun {
+        /// Which kernel: auto (this one if it makes 802.1Q links, else UML), native, uml.
+        #[arg(long, value_enum, default_value_t = KernelChoice::Auto, env = "CNI_CONFORM_KERNEL")]
+        kernel: KernelChoice,
+        /// The command and its arguments (after `--`).
+        #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
+        command: Vec<std::ffi::OsString>,
+    },
     /// Fetch the User-Mode Linux kernel used where this kernel has no 802.1Q (Debian unstable's
     /// user-mode-linux, into /var/cache/cni-conform; what ci/setup does). Fetches nothing when
     /// one is cached.
@@ -130,6 +143,15 @@ struct RunArgs {
     /// compares it with a stored state.
     #[arg(long)]
     print_states: bool,
+    /// Show every failure of every case (each CNI version), every difference from the
+    /// reference and every warning, not only the failing clauses grouped.
+    #[arg(long, short)]
+    verbose: bool,
+    /// What performs every list operation (ADD, CHECK, DEL, GC, STATUS): cni-conform (its own
+    /// model of libcni) or libcni (libcni itself through the driver ci/libcni-build makes, found
+    /// at $CNI_CONFORM_LIBCNI_DRIVER or in the cache; see docs/libcni-runtime.md).
+    #[arg(long, default_value = "cni-conform", value_name = "RUNTIME")]
+    runtime: String,
     /// Which kernel runs the suite: auto (native if it makes 802.1Q links, else UML), native, uml.
     #[arg(long, value_enum, default_value_t = KernelChoice::Auto, env = "CNI_CONFORM_KERNEL")]
     kernel: KernelChoice,
@@ -162,6 +184,7 @@ fn main() -> ExitCode {
         Command::Manpages { dir } => clap_mangen::generate_to(Cli::command(), &dir)
             .map(|()| ExitCode::SUCCESS)
             .map_err(|e| format!("writing man pages into {}: {e}", dir.display())),
+        Command::KernelRun { kernel, command } => kernel_run(kernel, &command),
         Command::Kernel => {
             println!("{}", cni_conform::kernel::current());
             match cni_conform::kernel::probe_vlan() {
@@ -228,6 +251,7 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
                 })
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let runtime = RuntimeChoice::from_name(&args.runtime).map_err(|e| format!("--runtime: {e}"))?;
     if args.jobs == 0 {
         return Err("--jobs must be at least 1".into());
     }
@@ -267,6 +291,7 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
             profile: args.profile,
             required_features,
         },
+        runtime,
     };
     let stored = StoredStates::new(&library.states_dir());
     let printing = PrintingStates(&stored);
@@ -276,14 +301,16 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
         &stored
     };
     let progress = |p: Progress| match p {
-        Progress::Planned { cases } => eprintln!("cni-conform: {cases} cases"),
+        Progress::Planned { cases } => eprintln!(
+            "cni-conform: {cases} case{}",
+            if cases == 1 { "" } else { "s" }
+        ),
         Progress::Finished { done, of, case } => eprintln!(
-            "[{done}/{of}] {} @ {}: {:?}",
+            "[{done}/{of}] {} @ {}: {}",
             case.scenario, case.version, case.status
         ),
     };
     let report = run_suite(&library, &options, states, &progress)?;
-    print!("{}", report::table::render(&report));
     if let Some(dir) = &args.report_dir {
         let written = report::write_all(&report, dir)
             .map_err(|e| format!("writing reports to {}: {e}", dir.display()))?;
@@ -293,10 +320,39 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
             written.len()
         );
     }
+    let render = RenderOptions {
+        verbose: args.verbose,
+        report_dir: args.report_dir.as_deref(),
+    };
+    print!("{}", report::table::render_with(&report, &render));
     Ok(if report.passed() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    })
+}
+
+/// `kernel-run`: the command on a kernel that makes 802.1Q links, with
+/// `CNI_CONFORM_KERNEL_RUN=1` so a reproducer knows not to ask again.
+fn kernel_run(kernel: KernelChoice, command: &[std::ffi::OsString]) -> Result<ExitCode, String> {
+    ensure_vlan_kernel(kernel)?;
+    // Inside User-Mode Linux already (this command re-ran there, or a test runs there): the
+    // guest must make VLANs itself, or the command would run on a kernel that refuses them.
+    cni_conform::kernel::probe_vlan().map_err(|e| {
+        format!(
+            "this kernel ({}) cannot make 802.1Q links ({e}): not running {}",
+            cni_conform::kernel::current(),
+            command[0].to_string_lossy()
+        )
+    })?;
+    let status = std::process::Command::new(&command[0])
+        .args(&command[1..])
+        .env("CNI_CONFORM_KERNEL_RUN", "1")
+        .status()
+        .map_err(|e| format!("cannot run {}: {e}", command[0].to_string_lossy()))?;
+    Ok(match status.code() {
+        Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        None => ExitCode::FAILURE,
     })
 }
 
@@ -388,21 +444,52 @@ fn explain_clause(library: &Library, id: &str) -> Result<ExitCode, String> {
 fn print_clause(id: &str, level: Level, section: Option<&str>) {
     let source = Source::of_clause(id).map_or("?", Source::name);
     match section {
-        Some(section) => println!("  clause {id} ({source}, {section}, {level:?})"),
-        None => println!("  clause {id} ({source}, {level:?})"),
+        Some(section) => println!("  clause {id} ({source}, {section}, {})", level_name(level)),
+        None => println!("  clause {id} ({source}, {})", level_name(level)),
     }
 }
 
+/// `explain SCENARIO`, `explain SCENARIO@VERSION` (the form report lines use) or
+/// `explain CLAUSE`: from the scenarios built into this binary (or `--scenarios`).
 fn explain(library: &Library, id: &str) -> Result<ExitCode, String> {
     if Source::of_clause(id).is_some() {
         return explain_clause(library, id);
     }
-    let path = library.scenarios_dir.join(format!("{id}.yaml"));
-    let scenario = library.load(&path).map_err(|e| e.to_string())?;
-    println!("{}: {}", scenario.id, scenario.description);
-    for c in &scenario.clauses {
-        println!("  tests {} ({:?}) {}", c.id, c.level, c.text);
+    let (name, version) = match id.split_once('@') {
+        Some((name, version)) => {
+            let version = version.parse::<CniVersion>().map_err(|e| {
+                format!("{id:?}: {e} (write SCENARIO@VERSION, e.g. del-twice@1.0.0)")
+            })?;
+            (name, Some(version))
+        }
+        None => (id, None),
+    };
+    let path = library.scenarios_dir.join(format!("{name}.yaml"));
+    if !path.is_file() {
+        return Err(format!(
+            "no scenario {name:?} and no clause of that name (cni-conform list shows both)"
+        ));
     }
+    let scenario = library.load(&path).map_err(|e| e.to_string())?;
+    let applies = applicable_versions(&scenario);
+    if let Some(version) = version.filter(|v| !applies.contains(v)) {
+        let applies: Vec<&str> = applies.iter().map(|v| v.as_str()).collect();
+        return Err(format!(
+            "{name} does not run at {version}; it runs at {}",
+            applies.join(", ")
+        ));
+    }
+    println!("{}: {}", scenario.id, scenario.description.trim());
+    for c in &scenario.clauses {
+        println!(
+            "  tests {} ({}) {}",
+            c.id,
+            level_name(c.level),
+            c.text.trim()
+        );
+    }
+    let versions: Vec<&str> = applies.iter().map(|v| v.as_str()).collect();
+    println!("  runs at CNI versions {}", versions.join(", "));
     println!(
         "  pod netns {:?}, CNI_IFNAME {:?}, CNI_CONTAINERID {:?}",
         scenario.pod, scenario.ifname, scenario.container_id
@@ -414,10 +501,27 @@ fn explain(library: &Library, id: &str) -> Result<ExitCode, String> {
             4
         )
     );
+    let network = match &scenario.network {
+        NetworkSource::Inline(value) => value.clone(),
+        NetworkSource::File(file) => {
+            let path = library.fixtures_dir.join(file);
+            let text = std::fs::read_to_string(&path).map_err(|e| format!("{file}: {e}"))?;
+            serde_json::from_str(&text).map_err(|e| format!("{file}: {e}"))?
+        }
+    };
+    let mut network = network;
+    if let Some(version) = version {
+        // As the case runs it: the list at the case's version.
+        network["cniVersion"] = version.as_str().into();
+    }
+    let source = match &scenario.network {
+        NetworkSource::File(file) => format!(" (fixtures/{file})"),
+        NetworkSource::Inline(_) => String::new(),
+    };
     println!(
-        "  network:\n{}",
+        "  network{source}:\n{}",
         indent(
-            &serde_yaml_ng::to_string(&scenario.network).unwrap_or_default(),
+            &serde_json::to_string_pretty(&network).unwrap_or_default(),
             4
         )
     );
@@ -428,6 +532,17 @@ fn explain(library: &Library, id: &str) -> Result<ExitCode, String> {
             .unwrap_or_default();
         let text = serde_yaml_ng::to_string(&value).unwrap_or_default();
         println!("  step {}:\n{}", i + 1, indent(&text, 4));
+    }
+    let stored = StoredStates::new(&library.states_dir());
+    for name in scenario
+        .steps
+        .iter()
+        .filter_map(|s| s.expect()?.state.clone())
+    {
+        let path = stored.path_of(&name);
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("stored state {name} (fixtures/states/{name}.snap): {e}"))?;
+        println!("  stored state {name}:\n{}", indent(&text, 4));
     }
     Ok(ExitCode::SUCCESS)
 }

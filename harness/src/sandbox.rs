@@ -157,6 +157,9 @@ impl Sandbox {
             let [a, b] = &pair.ends;
             sandbox.block_on(sandbox.create_veth(a, b))?;
         }
+        for bridge in &topology.bridges {
+            sandbox.block_on(sandbox.create_bridge(bridge))?;
+        }
         Ok(sandbox)
     }
 
@@ -419,6 +422,14 @@ impl Sandbox {
             .add_under_temp_names(&node, NODE, |[a, b]| netlink::veth(a, b))
             .await?;
         self.settle(&node, NODE, &[(temp_a, a), (temp_b, b)]).await
+    }
+
+    async fn create_bridge(&self, bridge: &Endpoint) -> Result<(), SandboxError> {
+        let node = self.handle(NODE)?;
+        let [temp] = self
+            .add_under_temp_names(&node, NODE, |[name]| netlink::bridge(name))
+            .await?;
+        self.settle(&node, NODE, &[(temp, bridge)]).await
     }
 
     /// Creates a link under free temporary names in `netns`: the final names may be taken there

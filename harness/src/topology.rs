@@ -31,6 +31,10 @@ pub struct Topology {
     pub extra_netns: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub veths: Vec<VethPair>,
+    /// Linux bridges, made before any plugin runs: a node's existing bridge, which a `bridge`
+    /// plugin reuses and whose DEL must leave it (it is shared by every pod on it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bridges: Vec<Endpoint>,
 }
 
 /// A veth pair; each end can live in any namespace of the topology.
@@ -110,6 +114,7 @@ impl Default for Topology {
             pods: default_pods(),
             extra_netns: Vec::new(),
             veths: Vec::new(),
+            bridges: Vec::new(),
         }
     }
 }
@@ -162,9 +167,18 @@ impl Topology {
         }
         let netns_list = declared.keys().copied().collect::<Vec<_>>().join(", ");
         let mut links = BTreeMap::new();
-        for (pair_index, pair) in self.veths.iter().enumerate() {
-            for (end_index, end) in pair.ends.iter().enumerate() {
-                let field = format!("veths[{pair_index}].ends[{end_index}]");
+        let veth_ends = self
+            .veths
+            .iter()
+            .enumerate()
+            .flat_map(|(pair_index, pair)| {
+                pair.ends.iter().enumerate().map(move |(end_index, end)| {
+                    (format!("veths[{pair_index}].ends[{end_index}]"), end)
+                })
+            });
+        let bridges = (self.bridges.iter().enumerate()).map(|(i, b)| (format!("bridges[{i}]"), b));
+        {
+            for (field, end) in veth_ends.chain(bridges) {
                 if !declared.contains_key(end.netns.as_str()) {
                     return Err(TopologyError::UnknownNetns {
                         field: format!("{field}.netns"),

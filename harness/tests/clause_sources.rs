@@ -116,7 +116,7 @@ fn an_error_code_is_the_references_choice_and_naming_the_variable_with_code_4_th
         );
         assert!(
             text.contains(
-                "clause spec.errors.invalid-variables-named (spec, Section 5: Result Types (Error, well-known error codes), MUST)"
+                "FAIL spec.errors.invalid-variables-named (spec, Section 5: Result Types (Error, well-known error codes), MUST)"
             ),
             "{profile}: {text}"
         );

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 
 use broken_variants::BrokenVariants;
-use cni_conform_cli::cni_conform;
+use cni_conform_cli::{cni_conform, run_with_reports};
 use quick_junit::{NonSuccessKind, TestCaseStatus};
 use serde_json::Value;
 use tempfile::TempDir;
@@ -38,6 +38,10 @@ fn bad_arguments_are_named_and_exit_2() {
             "--scenarios /nonexistent",
         ),
         (&["run", "--no-such-flag"], "--no-such-flag"),
+        (
+            &["run", "--runtime", "crio"],
+            "--runtime: unknown runtime \"crio\"; one of cni-conform, libcni",
+        ),
     ] {
         let out = cni_conform(args);
         let stderr = text(&out.stderr);
@@ -62,9 +66,9 @@ fn list_shows_the_bundled_scenarios() {
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     assert!(stdout.contains("host-master\n"), "{stdout}");
     assert!(
-        stdout.contains("clause contract.mode.host-master (reference, Must)")
+        stdout.contains("clause contract.mode.host-master (reference, MUST)")
             && stdout.contains(
-                "clause spec.del.cleanup (spec, Section 2: Execution Protocol (DEL), Should)"
+                "clause spec.del.cleanup (spec, Section 2: Execution Protocol (DEL), SHOULD)"
             ),
         "{stdout}"
     );
@@ -78,10 +82,11 @@ fn list_shows_the_bundled_scenarios() {
         .map(|(_, rest)| rest)
         .unwrap_or_else(|| panic!("no built-in clauses: {stdout}"));
     for clause in [
-        "clause suite.no-leftovers (suite, Must)",
-        "clause contract.add.undo-on-failure (reference, Must)",
-        "clause contract.errors.code (reference, Must)",
-        "clause spec.output.protocol (spec, Section 2: Execution Protocol (Result; Error), Must)",
+        "clause suite.no-leftovers (suite, MUST)",
+        "clause contract.add.undo-on-failure (reference, MUST)",
+        "clause contract.errors.code (reference, MUST)",
+        "clause spec.output.protocol (spec, Section 2: Execution Protocol (Result; Error), MUST)",
+        "clause spec.check.later-plugins (spec, Section 2: Execution Protocol (CHECK), MUST)",
     ] {
         assert!(builtin.contains(clause), "{clause}: {builtin}");
     }
@@ -105,7 +110,85 @@ fn explain_prints_a_scenarios_steps() {
     }
     let out = cni_conform(&["explain", "no-such-scenario"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("no-such-scenario.yaml"));
+    assert!(
+        text(&out.stderr).contains("no scenario \"no-such-scenario\""),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// Every report line names a case `scenario @ version`; `explain` takes it as
+/// `scenario@version` and shows the network as that case ran it and its stored states.
+#[test]
+fn explain_shows_a_case_with_its_network_at_that_version_and_its_stored_states() {
+    let out = cni_conform(&["explain", "host-master@1.0.0"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    for expected in [
+        "host-master: Host master",
+        "network (fixtures/networks/host-master.json):",
+        "\"cniVersion\": \"1.0.0\"",
+        "\"master\": \"master0\"",
+        "stored state host-master-added:",
+        "stored state host-master-base:",
+        "runs at CNI versions 0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0",
+    ] {
+        assert!(stdout.contains(expected), "missing {expected:?}:\n{stdout}");
+    }
+    for (id, error) in [
+        ("no-such@1.0.0", "no scenario \"no-such\""),
+        (
+            "check-below-0.4.0@1.1.0",
+            "check-below-0.4.0 does not run at 1.1.0",
+        ),
+        ("host-master@9.9", "write SCENARIO@VERSION"),
+    ] {
+        let out = cni_conform(&["explain", id]);
+        assert_eq!(out.status.code(), Some(2), "{id}");
+        assert!(
+            text(&out.stderr).contains(error),
+            "{id}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            !text(&out.stderr).contains("/tmp"),
+            "{id}: an internal path"
+        );
+    }
+}
+
+/// A `--filter` or `--versions` that selects nothing is a mistake (a typo in a CI job), not an
+/// empty pass.
+#[test]
+fn a_selection_of_no_case_exits_2_naming_what_it_was_matched_against() {
+    let (out, text, json, _reports) = run_with_reports(&["--filter", "del-twcie"]);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("--filter \"del-twcie\" matches none of the") && text.contains("del-twice"),
+        "{text}"
+    );
+    assert!(json.is_null(), "a report was written: {json}");
+    let (out, text, _, _reports) =
+        run_with_reports(&["--filter", "check-below-0.4.0", "--versions", "1.1.0"]);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("--versions 1.1.0 with --filter \"check-below-0.4.0\" selects no case"),
+        "{text}"
+    );
+}
+
+/// A scenario that runs the plugin without `CNI_COMMAND` records it so, not as an ADD.
+#[test]
+fn an_execution_without_cni_command_is_recorded_without_one() {
+    cni_conform::kernel::require_vlan();
+    let (out, text, json, _reports) =
+        run_with_reports(&["--filter", "env-command-missing", "--versions", "1.1.0"]);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let case = &json["report"]["cases"][0];
+    assert_eq!(case["scenario"], "env-command-missing");
+    let execution = &case["executions"][0];
+    assert!(execution["command"].is_null(), "{execution}");
+    assert!(execution["env"].get("CNI_COMMAND").is_none(), "{execution}");
 }
 
 #[test]
@@ -114,7 +197,7 @@ fn explain_tells_what_a_clause_in_a_report_means() {
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     assert!(
-        stdout.contains("clause contract.add.undo-on-failure (reference, Must)")
+        stdout.contains("clause contract.add.undo-on-failure (reference, MUST)")
             && stdout.contains("an ADD that fails undoes what it made")
             && stdout.contains("built in"),
         "{stdout}"
@@ -125,7 +208,7 @@ fn explain_tells_what_a_clause_in_a_report_means() {
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     assert!(
         stdout.contains(
-            "clause spec.del.cleanup (spec, Section 2: Execution Protocol (DEL), Should)"
+            "clause spec.del.cleanup (spec, Section 2: Execution Protocol (DEL), SHOULD)"
         ) && stdout.contains("declared by: chained-seed, host-master"),
         "{stdout}"
     );
@@ -231,8 +314,12 @@ fn run_writes_junit_json_markdown_and_a_reproducer_per_failure() {
         Some(1),
         "a MUST failure: {stdout}{stderr}"
     );
+    // The failing clause once, with where it failed and how to reproduce it.
     assert!(
-        stdout.contains("FAIL host-master @ 1.1.0 step 1 (add)"),
+        stdout.contains("FAIL contract.mode.host-master (reference, MUST): 2 cases")
+            && stdout.contains("  in host-master @ 0.4.0, 1.1.0")
+            && stdout.contains("  reproduce: bash ")
+            && stdout.contains("/repro/host-master@0.4.0-1.sh"),
         "{stdout}"
     );
 
@@ -294,19 +381,22 @@ fn run_writes_junit_json_markdown_and_a_reproducer_per_failure() {
         "{summary}"
     );
     assert!(
-        summary.contains("- clause contract.mode.host-master (reference, MUST)"),
+        summary.contains("#### contract.mode.host-master (reference, MUST)")
+            && summary.contains("- in host-master @ 0.4.0, 1.1.0"),
         "{summary}"
     );
     assert!(
-        summary.contains("reproducer: `repro/host-master@1.1.0-1.sh`"),
+        summary.contains("reproducer: `repro/host-master@0.4.0-1.sh`"),
         "{summary}"
     );
 
-    // A reproducer per failure, executable, and valid bash.
+    // A reproducer per failure that fails the run (MUST, reference profile), executable, and
+    // valid bash.
     let json_failures: usize = cases
         .iter()
-        .map(|c| c["failures"].as_array().unwrap().len())
-        .sum();
+        .flat_map(|c| c["failures"].as_array().unwrap())
+        .filter(|f| f["level"] == "MUST")
+        .count();
     let repro = reports.path().join("repro");
     let scripts: Vec<_> = std::fs::read_dir(&repro)
         .unwrap()
@@ -452,6 +542,7 @@ fn completions_and_man_pages_describe_the_commands() {
             "cni-conform-explain.1",
             "cni-conform-fetch-uml.1",
             "cni-conform-fuzz.1",
+            "cni-conform-kernel-run.1",
             "cni-conform-kernel.1",
             "cni-conform-list.1",
             "cni-conform-run.1",
@@ -483,4 +574,19 @@ fn a_missing_part_of_the_harness_exits_2_before_the_first_case() {
         );
         assert!(!stderr.contains("cases"), "{command}: {stderr}");
     }
+}
+
+#[test]
+fn runtime_libcni_without_its_driver_says_where_it_looked_and_exits_2() {
+    let out = Command::new(env!("CARGO_BIN_EXE_cni-conform"))
+        .args(["run", "--runtime", "libcni"])
+        .env("CNI_CONFORM_LIBCNI_DRIVER", "/nonexistent/libcni-driver")
+        .output()
+        .expect("cni-conform starts");
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--runtime: CNI_CONFORM_LIBCNI_DRIVER=/nonexistent/libcni-driver: no libcni driver at /nonexistent/libcni-driver"),
+        "{stderr}"
+    );
 }

@@ -24,6 +24,13 @@ fn the_profile_changes_the_exit_status_of_the_same_run() {
     let plugin = variants.plugin("broken-wrong-vlan-id");
     let plugin = plugin.to_str().unwrap();
     let selection = ["--filter", "host-master", "--versions", "1.1.0"];
+    // With --verbose, each difference in full.
+    let (_, text, _, _reports) =
+        run(&[&["--plugin", plugin, "--verbose"][..], &selection].concat());
+    assert!(
+        text.contains("DIFFERS host-master @ 1.1.0 step 1 (add) clause contract.mode.host-master (reference, MUST)"),
+        "{text}"
+    );
 
     let (out, text, json, _reports) = run(&[&["--plugin", plugin][..], &selection].concat());
     assert_eq!(out.status.code(), Some(0), "{text}");
@@ -32,9 +39,10 @@ fn the_profile_changes_the_exit_status_of_the_same_run() {
     assert_eq!(case["status"], "differs", "{case}");
     assert_eq!(case["failures"][0]["source"], "reference", "{case}");
     assert!(
-        text.contains("DIFFERS host-master @ 1.1.0 step 1 (add) clause contract.mode.host-master (reference, MUST)")
-            && text.contains("differs from the reference plugin")
-            && text.contains("cni-conform explain CLAUSE")
+        text.contains(
+            "differences from the reference plugin (not failures): 1 clause in 1 case: \
+             contract.mode.host-master (1)"
+        ) && text.contains("cni-conform explain CLAUSE")
             && text.contains(
                 "conformance (profile spec): 0 passed, 0 failed, 1 differ from the reference, 0 unsupported"
             ),
@@ -128,9 +136,11 @@ fn a_plugin_declining_chaining_cleanly_is_unsupported_under_spec_and_fails_other
     );
     assert!(
         text.contains("1 unsupported (chaining, link-in-container)")
-            && text.contains("UNSUPPORTED chained-seed @ 1.0.0 (chaining, link-in-container)"),
+            && text.contains("1 case unsupported: the plugin declined"),
         "{text}"
     );
+    // What the refusal broke is the declined capability, not a failure to report.
+    assert_eq!(case["failures"], serde_json::json!([]), "{case}");
 
     for extra in [
         &["--profile", "reference"][..],
@@ -252,7 +262,7 @@ echo '{"cniVersion":"1.1.0","supportedVersions":["1.0.0","1.1.0"]}'
         "a failed case, not a harness error: {text}"
     );
     assert!(
-        text.contains("FAIL version @ 1.1.0 step 1 (version) clause spec.version.reply (spec, Section 2: Execution Protocol (VERSION), MUST)")
+        text.contains("FAIL spec.version.reply (spec, Section 2: Execution Protocol (VERSION), MUST): 1 case\n  in version @ 1.1.0")
             && text.contains("conformance (profile spec): 0 passed, 1 failed (spec 1)"),
         "{text}"
     );

@@ -75,6 +75,17 @@ pub enum Mode {
     Chained,
 }
 
+impl std::fmt::Display for Mode {
+    /// As the README and the contract name the modes.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Mode::HostMaster => "host-master",
+            Mode::ContainerMaster => "container-master",
+            Mode::Chained => "chained",
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ConfigCase {
     pub version: CniVersion,

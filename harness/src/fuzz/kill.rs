@@ -89,7 +89,7 @@ impl KillPlan {
     /// window to a quarter more than its ADD took.
     pub fn admit(&mut self, probe: &KillCase, run: &KillRun) {
         let add = &run.executions[0];
-        let pair = format!("{:?}, IPAM {}", probe.mode, probe.ipam);
+        let pair = format!("{}, IPAM {}", probe.mode, probe.ipam);
         match (run.problems.first(), &add.outcome) {
             (None, Outcome::Success(_)) => {
                 let window = add.wall_time * 5 / 4;

@@ -135,11 +135,11 @@ pub fn render(report: &FuzzReport) -> String {
         .plan
         .configurations
         .iter()
-        .map(|(mode, ipam)| format!("{mode:?}{}", if *ipam { "+IPAM" } else { "" }))
+        .map(|(mode, ipam)| format!("{mode}{}", if *ipam { "+IPAM" } else { "" }))
         .collect();
     let _ = writeln!(
         out,
-        "kill rounds used {} at versions {:?}",
+        "kill rounds used {} at versions {}",
         configurations.join(", "),
         report
             .kill
@@ -148,6 +148,7 @@ pub fn render(report: &FuzzReport) -> String {
             .iter()
             .map(|v| v.as_str())
             .collect::<Vec<_>>()
+            .join(", ")
     );
     for excluded in &report.kill.plan.excluded {
         let _ = writeln!(out, "  left out of kill rounds: {}", clip(excluded, 200));
@@ -187,7 +188,7 @@ pub fn render(report: &FuzzReport) -> String {
                 "    stdout: {}",
                 clip(&first.stdout.to_string_lossy(), 300)
             );
-            let _ = writeln!(out, "    exit: {:?}", first.exit);
+            let _ = writeln!(out, "    exit: {}", first.exit);
         }
         if let Some(script) = &f.reproducer {
             let _ = writeln!(out, "    reproducer: {}", script.display());
@@ -197,7 +198,7 @@ pub fn render(report: &FuzzReport) -> String {
         let kinds: Vec<String> = f.problems.iter().map(|p| p.kind.to_string()).collect();
         let _ = writeln!(
             out,
-            "\n[kill round {}] {} ({:?} mode, vlan {}, IPAM {}, {} {:.1} ms)",
+            "\n[kill round {}] {} ({} mode, vlan {}, IPAM {}, {} {:.1} ms)",
             f.round,
             kinds.join(", "),
             f.case.mode,

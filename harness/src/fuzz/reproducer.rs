@@ -73,7 +73,7 @@ fn script_text(title: &str, plugin: &Path, harness: &Path, steps: &[Step]) -> St
     // script inside User-Mode Linux.
     let without_vlan = crate::source_tree::advice(
         "on a kernel without, run it inside User-Mode Linux:\n#   ci/uml-run bash {this folder}/reproduce.sh",
-        "on a kernel without, load the 8021q module (modprobe 8021q) first.",
+        "on a kernel without, run it inside User-Mode Linux:\n#   cni-conform kernel-run -- bash {this folder}/reproduce.sh",
     );
     let mut text = format!(
         r#"#!/bin/bash

@@ -33,6 +33,7 @@ pub fn to_junit(report: &SuiteReport) -> Report {
         Property::new("kernel", report.kernel.to_string()),
         Property::new("plugin-versions", report.plugin_versions.join(",")),
         Property::new("profile", report.judgement.profile.name()),
+        Property::new("runtime", report.runtime.to_string()),
     ];
     let mut suites: Vec<TestSuite> = Vec::new();
     for case in &report.cases {

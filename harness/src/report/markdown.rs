@@ -1,7 +1,8 @@
 //! `summary.md`: the run as Markdown for a CI job summary (e.g. appended to
 //! `$GITHUB_STEP_SUMMARY`): the verdict and counts, the scenario x version table, skip
-//! reasons, then every MUST failure and SHOULD warning with its clause, step and message, the
-//! expected vs actual and the plugin's stderr folded away, and the reproducer to run.
+//! reasons, then each failing clause once (where it failed, one representative failure with the
+//! expected vs actual and the plugin's stderr folded away, the reproducer to run), other chain
+//! members' failures the same way, and a line per clause for differences and warnings.
 
 use std::fmt::Write as _;
 use std::io;
@@ -9,11 +10,12 @@ use std::path::{Path, PathBuf};
 
 use cni_types::CniVersion;
 
+use super::grouped::{self, Group, Kind};
 use super::reproducer;
 use super::table::{
-    Cell, Counts, Matrix, clause_label, execution_of, failure_tag, feature_names, skip_reasons,
+    Cell, Counts, Matrix, clause_label, command_label, execution_of, feature_names, skip_counts,
 };
-use crate::scenario::{CaseReport, CaseStatus, Failure, SuiteReport};
+use crate::scenario::{CaseStatus, SuiteReport};
 
 pub fn write(report: &SuiteReport, dir: &Path) -> io::Result<PathBuf> {
     let path = dir.join("summary.md");
@@ -29,11 +31,12 @@ pub fn render(report: &SuiteReport) -> String {
     let profile = report.judgement.profile;
     let _ = writeln!(
         out,
-        "Plugin `{}` (supports {}) on {}, judged by profile **{}**.\n",
+        "Plugin `{}` (supports {}) on {}, judged by profile **{}**, steps performed by {}.\n",
         report.plugin.display(),
         report.plugin_versions.join(", "),
         report.kernel,
-        profile.name()
+        profile.name(),
+        report.runtime
     );
     let _ = writeln!(
         out,
@@ -44,11 +47,11 @@ pub fn render(report: &SuiteReport) -> String {
         report.duration_ms as f64 / 1000.0
     );
     out.push_str(&table(&Matrix::of(report)));
-    let skips = skip_reasons(report);
+    let skips = skip_counts(report);
     if !skips.is_empty() {
         out.push_str("\n### Skipped\n\n");
-        for s in skips {
-            let _ = writeln!(out, "- {}", escape(&s));
+        for (reason, n) in skips {
+            let _ = writeln!(out, "- {} ({n})", escape(reason));
         }
     }
     let unsupported: Vec<String> = report
@@ -69,29 +72,46 @@ pub fn render(report: &SuiteReport) -> String {
         out.push_str("\n### Unsupported (capability declined with a clean CNI error)\n\n");
         let _ = writeln!(out, "{}", unsupported.join("\n"));
     }
-    for (tag, title) in [
-        ("FAIL", "Failures (MUST)"),
+    let groups = grouped::groups(report);
+    for (kind, title) in [
+        (Kind::Fail, "Failing clauses (MUST)"),
         (
-            "DIFFERS",
-            "Differences from the reference plugin (not failures)",
+            Kind::OtherMember,
+            "Failures of other chain members (they do not fail the plugin under test)",
         ),
-        ("WARN", "Warnings (SHOULD)"),
     ] {
-        let entries: Vec<String> = report
-            .cases
+        let entries: Vec<String> = groups
             .iter()
-            .filter(|c| !matches!(c.status, CaseStatus::Unsupported { .. }))
-            .flat_map(|case| {
-                case.failures
-                    .iter()
-                    .enumerate()
-                    .filter(move |(_, f)| failure_tag(report, f) == tag)
-                    .map(move |(i, f)| entry(case, i, f))
-            })
+            .filter(|g| g.kind == kind)
+            .map(|g| entry(report, g))
             .collect();
         if !entries.is_empty() {
             let _ = writeln!(out, "\n### {title}\n");
             out.push_str(&entries.join("\n"));
+        }
+    }
+    for (kind, title) in [
+        (
+            Kind::Differs,
+            "Differences from the reference plugin (not failures)",
+        ),
+        (Kind::Warn, "Warnings (SHOULD)"),
+    ] {
+        let lines: Vec<String> = groups
+            .iter()
+            .filter(|g| g.kind == kind)
+            .map(|g| {
+                format!(
+                    "- {}: {} (e.g. {})",
+                    escape(&clause_label(g.example)),
+                    escape(&g.places()),
+                    escape(&g.example.message)
+                )
+            })
+            .collect();
+        if !lines.is_empty() {
+            let _ = writeln!(out, "\n### {title}\n");
+            let _ = writeln!(out, "{}", lines.join("\n"));
         }
     }
     if !report.scenario_errors.is_empty() {
@@ -133,24 +153,38 @@ fn badge(cell: Cell) -> String {
     }
 }
 
-/// One failure: what broke where, then the details folded.
-fn entry(case: &CaseReport, index: usize, f: &Failure) -> String {
+/// One failing clause: where it failed, one representative failure, its details folded.
+fn entry(report: &SuiteReport, group: &Group) -> String {
+    let f = group.example;
+    let case = group.example_case;
+    let who = group
+        .member
+        .as_ref()
+        .map(|m| format!(" ({m})"))
+        .unwrap_or_default();
     let mut out = format!(
-        "#### {} @ {}, step {}\n\n- clause {}\n- {}\n- reproducer: `repro/{}`\n",
+        "#### {}{who}\n\n- in {}\n- e.g. {} @ {}, step {}: {}\n",
+        escape(&clause_label(f)),
+        escape(&group.places()),
         escape(&case.scenario),
         case.version,
         f.step,
-        escape(&clause_label(f)),
         escape(&f.message),
-        reproducer::file_name(case, index)
     );
+    if reproducer::wanted(report, f) {
+        let _ = writeln!(
+            out,
+            "- reproducer: `repro/{}`",
+            reproducer::file_name(case, group.example_index)
+        );
+    }
     if let Some(diff) = &f.diff {
         out.push_str(&details("expected vs actual", "diff", diff));
     }
     if let Some(exec) = execution_of(case, f) {
         let stderr = exec.stderr.to_string_lossy();
         if !stderr.trim().is_empty() {
-            let summary = format!("plugin stderr ({} {})", exec.plugin, exec.command);
+            let summary = format!("plugin stderr ({} {})", exec.plugin, command_label(exec));
             out.push_str(&details(&summary, "text", &stderr));
         }
     }
@@ -194,7 +228,7 @@ fn escape(text: &str) -> String {
 mod tests {
     use super::*;
     use crate::report::test_support::{case, failure, suite};
-    use crate::scenario::Level;
+    use crate::scenario::{Failure, Level};
 
     #[test]
     fn table_counts_failures_warnings_skips_and_file_errors() {
@@ -224,10 +258,10 @@ mod tests {
             "| scenario | 0.1.0 | 0.2.0 | 0.3.0 | 0.3.1 | 0.4.0 | 1.0.0 | 1.1.0 |\n|---|:-:|:-:|:-:|:-:|:-:|:-:|:-:|\n",
             "| host-master | · | · | · | · | · | ❌ **FAIL** | ⚠️ warn |\n",
             "| l2\\_only | ⏭️ skip | · | · | · | · | · | ✅ pass |\n",
-            "### Skipped\n\n- l2\\_only @ 0.1.0: plugin does not support 0.1.0\n",
-            "### Failures (MUST)\n\n#### host-master @ 1.0.0, step 1 (add)\n\n- clause contract.mode.host-master (reference, MUST)\n- state &lt;differs&gt;\n- reproducer: `repro/host-master@1.0.0-1.sh`\n",
+            "### Skipped\n\n- plugin does not support 0.1.0 (1)\n",
+            "### Failing clauses (MUST)\n\n#### contract.mode.host-master (reference, MUST)\n\n- in host-master @ 1.0.0\n- e.g. host-master @ 1.0.0, step 1 (add): state &lt;differs&gt;\n- reproducer: `repro/host-master@1.0.0-1.sh`\n",
             "<details><summary>expected vs actual</summary>\n\n```diff\n-id: 100\n+id: 101\n```\n\n</details>",
-            "### Warnings (SHOULD)\n\n#### host-master @ 1.1.0, step 1 (add)\n\n- clause contract.errors.message (reference, SHOULD)\n- vague\n",
+            "### Warnings (SHOULD)\n\n- contract.errors.message (reference, SHOULD): host-master @ 1.1.0 (e.g. vague)\n",
             "### Scenario file errors\n\n- typo.yaml:4: unknown field\n",
         ] {
             assert!(text.contains(expected), "missing {expected:?} in:\n{text}");

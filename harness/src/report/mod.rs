@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::scenario::SuiteReport;
 
+pub mod grouped;
 pub mod json;
 pub mod junit;
 pub mod markdown;
@@ -12,7 +13,7 @@ pub mod reproducer;
 pub mod table;
 
 /// Writes every report file into `dir` (`report.json`, `report.xml`, `summary.md`, and a
-/// reproducer per failure under `repro/`); returns their paths.
+/// reproducer per failing clause under `repro/`); returns their paths.
 pub fn write_all(report: &SuiteReport, dir: &Path) -> io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
     let mut written = vec![
@@ -47,10 +48,12 @@ pub(crate) mod test_support {
                 backend: Backend::Uml,
                 uml: Some("user-mode-linux 7.2um1 from Debian unstable, seccomp mode".into()),
             },
+            runtime: crate::runtime::RuntimeChoice::Ours.info(),
             plugin: "/opt/plugins/my vlan".into(),
             plugin_versions: vec!["1.0.0".into(), "1.1.0".into()],
             cases,
             scenario_errors,
+            unjudged: vec![],
             duration_ms: 1500,
         }
     }

@@ -19,13 +19,13 @@ use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use super::table::{execution_of, level_name};
+use super::table::{execution_of, failure_tag, level_name};
 use crate::fixtures::personality::FIXTURE_PLUGINS;
 use crate::runtime::{Execution, ExitStatus, harness_binary};
 use crate::scenario::model::Step;
 use crate::scenario::run::StepRecord;
-use crate::scenario::{CaseReport, Failure, SuiteReport};
-use crate::topology::Topology;
+use crate::scenario::{CaseReport, Failure, Level, SuiteReport};
+use crate::topology::{Endpoint, Topology};
 
 /// The reproducers' folder inside the report folder.
 pub const DIR: &str = "repro";
@@ -38,11 +38,18 @@ pub fn file_name(case: &CaseReport, index: usize) -> String {
     format!("{}@{}-{}.sh", case.scenario, case.version, index + 1)
 }
 
-/// Writes a reproducer for every failure (MUST and SHOULD) of every case into `dir/repro`.
+/// Whether a failure gets a reproducer: what fails the run (a MUST clause the profile decides
+/// on) and what another member of the chain broke (a finding about that plugin). Differences
+/// under the spec profile and SHOULD warnings are in the reports, not worth a script each.
+pub fn wanted(report: &SuiteReport, failure: &Failure) -> bool {
+    matches!(failure_tag(report, failure), "FAIL" | "MEMBER") && failure.level == Level::Must
+}
+
+/// Writes a reproducer for every [`wanted`] failure of every case into `dir/repro`.
 pub fn write_all(report: &SuiteReport, dir: &Path) -> io::Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     for case in &report.cases {
-        for index in 0..case.failures.len() {
+        for index in (0..case.failures.len()).filter(|i| wanted(report, &case.failures[*i])) {
             let folder = dir.join(DIR);
             std::fs::create_dir_all(&folder)?;
             let path = folder.join(file_name(case, index));
@@ -63,8 +70,13 @@ pub fn script(report: &SuiteReport, case: &CaseReport, index: usize) -> String {
             .as_ref()
             .map(|d| d.to_string_lossy().into_owned()),
     };
+    // The fixture plugins are `cni-conform` itself under their names, as in the sandbox (on
+    // PATH when this process cannot name its own executable).
+    let harness = harness_binary().unwrap_or_else(|_| PathBuf::from("cni-conform"));
     let mut out = String::from("#!/usr/bin/env bash\n");
     out.push_str(&comment(&header(report, case, index)));
+    let _ = write!(out, "\nWROTE_BY={}", quote(&harness.to_string_lossy()));
+    out.push_str(CHECKS);
     out.push_str(PRELUDE);
     out.push_str(&topology(&case.topology));
     let (steps, last_execution) = replayed(case, failure);
@@ -83,9 +95,6 @@ pub fn script(report: &SuiteReport, case: &CaseReport, index: usize) -> String {
             quote(name)
         );
     }
-    // The fixture plugins are `cni-conform` itself under their names, as in the sandbox (on
-    // PATH when this process cannot name its own executable).
-    let harness = harness_binary().unwrap_or_else(|_| PathBuf::from("cni-conform"));
     let _ = writeln!(
         out,
         "for fixture in {}; do ln -s {} \"$SANDBOX/{PLUGIN_LINK_SUBDIR}/$fixture\"; done",
@@ -116,7 +125,7 @@ pub fn script(report: &SuiteReport, case: &CaseReport, index: usize) -> String {
     }
     let _ = writeln!(
         out,
-        "\necho {}\nshow_state",
+        "\necho {}\nshow_state\nend_of_replay",
         quote(&format!("### state after step {}", failure.step))
     );
     out
@@ -172,10 +181,7 @@ fn header(report: &SuiteReport, case: &CaseReport, index: usize) -> String {
 }
 
 fn describe_exit(exec: &Execution) -> String {
-    let status = match exec.exit {
-        ExitStatus::Code(code) => format!("exit status {code}"),
-        ExitStatus::Signal(signal) => format!("killed by signal {signal}"),
-    };
+    let status = exec.exit.to_string();
     if exec.timed_out {
         format!("{status} (timed out)")
     } else {
@@ -209,8 +215,11 @@ fn replayed_part(record: &StepRecord, last_execution: usize) -> std::ops::Range<
     record.executions.start.min(end)..end
 }
 
-/// Helpers every reproducer shares.
-const PRELUDE: &str = r#"
+/// What every reproducer checks first: root, its tools, and a kernel that makes 802.1Q links.
+/// Where this one cannot, the script runs itself again inside User-Mode Linux through
+/// `cni-conform kernel-run` (`CNI_CONFORM` names the binary, else the one that wrote the
+/// script, else `cni-conform` on PATH), and never replays on a kernel that refuses VLANs.
+const CHECKS: &str = r#"
 set -euo pipefail
 if [ "$(id -u)" != 0 ]; then
   echo "run this as root: it creates network namespaces" >&2
@@ -219,7 +228,24 @@ fi
 for tool in ip unshare nsenter; do
   command -v "$tool" >/dev/null || { echo "needs $tool (iproute2, util-linux)" >&2; exit 1; }
 done
+if [ -z "${CNI_CONFORM_KERNEL_RUN:-}" ] && ! unshare -n sh -c \
+    'ip link add cc-probe0 type veth peer name cc-probe1 &&
+     ip link add link cc-probe0 name cc-probe0.9 type vlan id 9' >/dev/null 2>&1; then
+  conform=${CNI_CONFORM:-$WROTE_BY}
+  [ -x "$conform" ] || conform=$(command -v cni-conform || true)
+  if [ -z "$conform" ]; then
+    echo "this kernel cannot make 802.1Q links, and no cni-conform was found to run this" \
+      "inside User-Mode Linux: set CNI_CONFORM=/path/to/cni-conform (or modprobe 8021q)" >&2
+    exit 3
+  fi
+  echo "this kernel cannot make 802.1Q links: running again inside User-Mode Linux" \
+    "($conform kernel-run)" >&2
+  exec "$conform" kernel-run -- bash "$0" "$@"
+fi
+"#;
 
+/// Helpers every reproducer shares.
+const PRELUDE: &str = r#"
 SANDBOX=$(mktemp -d "${TMPDIR:-/tmp}/cni-conform-repro.XXXXXX")
 mkdir "$SANDBOX/netns" "$SANDBOX/bin"
 cleanup() {
@@ -263,13 +289,28 @@ recorded_stdin() {
   printf '%s' "${text//"$placeholder"/"$SANDBOX"}"
 }
 
-# run_plugin <netns> <binary> <VAR=value>... <<heredoc: runs the plugin in the netns with
-# exactly these variables and the heredoc as stdin; prints its stdout and exit status.
+# run_plugin <netns> <recorded status> <binary> <VAR=value>... <<heredoc: runs the plugin in
+# the netns with exactly these variables and the heredoc as stdin; prints its stdout and exit
+# status, and notes when the status is not the recorded one ("-": not compared).
+DIFFERENCES=()
 run_plugin() {
-  local netns=$1 binary=$2 status=0
-  shift 2
+  local netns=$1 recorded=$2 binary=$3 status=0
+  shift 3
   recorded_stdin | in_netns "$netns" env -i "$@" "$binary" || status=$?
   printf '\n(exit status %s)\n' "$status"
+  if [ "$recorded" != - ] && [ "$status" != "$recorded" ]; then
+    DIFFERENCES+=("${binary##*/} exited $status, recorded $recorded")
+  fi
+}
+
+# The replay is not the recording (a kernel that refused an operation, another machine): say
+# so and never exit 0.
+end_of_replay() {
+  if [ ${#DIFFERENCES[@]} -gt 0 ]; then
+    echo "REPLAY DIFFERS from the recording:" >&2
+    printf '  %s\n' "${DIFFERENCES[@]}" >&2
+    exit 1
+  fi
 }
 
 show_state() {
@@ -302,17 +343,30 @@ fn topology(topology: &Topology) -> String {
             quote(&b.netns)
         );
         for end in [a, b] {
-            let mtu = end.mtu.map(|m| format!(" mtu {m}")).unwrap_or_default();
-            let state = if end.up { "up" } else { "down" };
-            let _ = writeln!(
-                out,
-                "in_netns {} ip link set {}{mtu} {state}",
-                quote(&end.netns),
-                quote(&end.name)
-            );
+            out.push_str(&settle(end));
         }
     }
+    for bridge in &topology.bridges {
+        let _ = writeln!(
+            out,
+            "in_netns {} ip link add {} type bridge",
+            quote(&bridge.netns),
+            quote(&bridge.name)
+        );
+        out.push_str(&settle(bridge));
+    }
     out
+}
+
+/// MTU and state of a link the topology made.
+fn settle(end: &Endpoint) -> String {
+    let mtu = end.mtu.map(|m| format!(" mtu {m}")).unwrap_or_default();
+    let state = if end.up { "up" } else { "down" };
+    format!(
+        "in_netns {} ip link set {}{mtu} {state}\n",
+        quote(&end.netns),
+        quote(&end.name)
+    )
 }
 
 /// A step that changes the sandbox behind the plugin's back, as an `ip` command; `None` for
@@ -372,9 +426,14 @@ fn replay(rewrite: &SandboxRewrite, exec: &Execution, index: usize, background: 
             describe_exit(exec)
         ))
     );
+    // A concurrent run's status is its background job's: not compared.
+    let recorded = match exec.exit {
+        ExitStatus::Code(code) if !background && !exec.timed_out => code.to_string(),
+        _ => "-".to_string(),
+    };
     let _ = write!(
         out,
-        "run_plugin node {}",
+        "run_plugin node {recorded} {}",
         rewrite.word(&exec.binary.to_string_lossy())
     );
     for (key, value) in &exec.env {
@@ -470,8 +529,10 @@ mod tests {
     fn execution(command: CniCommand, ifname: &str) -> Execution {
         Execution {
             plugin: "vlan".into(),
+            member: Some(0),
             binary: format!("{SANDBOX_DIR}/bin/vlan").into(),
             command,
+            command_sent: Some(command.to_string()),
             env: [
                 ("CNI_COMMAND".to_string(), command.to_string()),
                 ("CNI_IFNAME".to_string(), ifname.to_string()),

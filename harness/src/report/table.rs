@@ -5,32 +5,189 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
+use std::path::Path;
 
 use cni_types::CniVersion;
 
+use super::grouped::{self, Kind};
+use super::reproducer;
 use crate::runtime::Execution;
 use crate::scenario::verdict::failing_source;
 use crate::scenario::{
     CaseReport, CaseStatus, Failure, Feature, Level, Profile, Source, SuiteReport,
 };
 
-/// The whole terminal report.
+/// How much the terminal shows, and where the reproducers went.
+#[derive(Debug, Clone, Default)]
+pub struct RenderOptions<'a> {
+    /// Every failure of every case (per version), differences and warnings in full.
+    pub verbose: bool,
+    /// Where `--report-dir` wrote the reproducers, so each failing clause names its script.
+    pub report_dir: Option<&'a Path>,
+}
+
+/// The whole terminal report, as `cni-conform run` prints it by default.
 pub fn render(report: &SuiteReport) -> String {
+    render_with(report, &RenderOptions::default())
+}
+
+/// The whole terminal report: header, table, failures grouped by clause, summary.
+pub fn render_with(report: &SuiteReport, options: &RenderOptions) -> String {
     let mut out = String::new();
+    let versions = if report.plugin_versions.is_empty() {
+        "plugin lists no versions".to_string()
+    } else {
+        format!("plugin supports {}", report.plugin_versions.join(", "))
+    };
     let _ = writeln!(
         out,
-        "plugin {} on {}; plugin supports {}; profile {}",
+        "plugin {} on {}; {versions}; profile {}; runtime {}",
         report.plugin.display(),
         report.kernel,
-        report.plugin_versions.join(", "),
-        report.judgement.profile.name()
+        report.judgement.profile.name(),
+        report.runtime
     );
     out.push_str(&matrix(report));
-    out.push_str(&failures(report));
+    if options.verbose {
+        out.push_str(&failures(report));
+    }
+    out.push_str(&grouped_failures(report, options));
     for e in &report.scenario_errors {
         let _ = writeln!(out, "SCENARIO FILE ERROR {e}");
     }
+    for problem in &report.unjudged {
+        let _ = writeln!(out, "\nNOT JUDGED {problem}");
+    }
     out.push_str(&summary(report));
+    out
+}
+
+/// Lines of a diff or of stderr shown under a group's example; the report files have all.
+const EXAMPLE_LINES: usize = 12;
+
+/// The failing clauses, each once: where it failed (scenarios and versions), one
+/// representative message and how to reproduce it. Differences and warnings are counted per
+/// clause unless `verbose`.
+pub fn grouped_failures(report: &SuiteReport, options: &RenderOptions) -> String {
+    let groups = grouped::groups(report);
+    let mut out = String::new();
+    for group in groups
+        .iter()
+        .filter(|g| options.verbose || matches!(g.kind, Kind::Fail | Kind::OtherMember))
+    {
+        let f = group.example;
+        let case = group.example_case;
+        let who = match &group.member {
+            Some(member) => format!(" {member}"),
+            None => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "\n{}{who} {}: {} case{}",
+            group.kind.tag(),
+            clause_label(f),
+            group.case_count(),
+            if group.case_count() == 1 { "" } else { "s" }
+        );
+        if group.kind == Kind::OtherMember {
+            out.push_str(
+                "  (another member of the list broke it: reported as that member's, it does not \
+                 fail the plugin under test)\n",
+            );
+        }
+        let _ = writeln!(out, "  in {}", group.places());
+        let member = f
+            .member
+            .as_ref()
+            .map(|m| format!(", {m}"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  e.g. {} @ {} step {}{member}: {}",
+            case.scenario, case.version, f.step, f.message
+        );
+        out.push_str(&evidence(case, f, EXAMPLE_LINES, 5));
+        let script = options
+            .report_dir
+            .filter(|_| reproducer::wanted(report, f))
+            .map(|dir| {
+                dir.join(reproducer::DIR)
+                    .join(reproducer::file_name(case, group.example_index))
+            });
+        match script {
+            Some(script) => {
+                let _ = writeln!(out, "  reproduce: bash {}", script.display());
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "  look closer: cni-conform explain {}@{} (--report-dir writes a reproducer)",
+                    case.scenario, case.version
+                );
+            }
+        }
+    }
+    if !options.verbose {
+        for (kind, title) in [
+            (
+                Kind::Differs,
+                "differences from the reference plugin (not failures)",
+            ),
+            (Kind::Warn, "warnings (SHOULD)"),
+        ] {
+            let of_kind: Vec<_> = groups.iter().filter(|g| g.kind == kind).collect();
+            if of_kind.is_empty() {
+                continue;
+            }
+            let cases: BTreeSet<(&str, CniVersion)> = of_kind
+                .iter()
+                .flat_map(|g| {
+                    g.cases
+                        .iter()
+                        .flat_map(|(s, vs)| vs.iter().map(move |v| (*s, *v)))
+                })
+                .collect();
+            let clauses: Vec<String> = of_kind
+                .iter()
+                .map(|g| format!("{} ({})", g.example.clause, g.case_count()))
+                .collect();
+            let _ = writeln!(
+                out,
+                "\n{title}: {} clause{} in {} case{}: {}",
+                clauses.len(),
+                if clauses.len() == 1 { "" } else { "s" },
+                cases.len(),
+                if cases.len() == 1 { "" } else { "s" },
+                clauses.join(", ")
+            );
+        }
+        let unsupported = report
+            .cases
+            .iter()
+            .filter(|c| matches!(c.status, CaseStatus::Unsupported { .. }))
+            .count();
+        if unsupported > 0 {
+            let _ = writeln!(
+                out,
+                "\n{unsupported} case{} unsupported: the plugin declined an optional capability \
+                 with a clean CNI error",
+                if unsupported == 1 { "" } else { "s" }
+            );
+        }
+        if groups
+            .iter()
+            .any(|g| matches!(g.kind, Kind::Differs | Kind::Warn))
+            || unsupported > 0
+        {
+            out.push_str("(cni-conform run --verbose shows each of them)\n");
+        }
+    }
+    if !groups.is_empty() {
+        out.push_str(
+            "\n(what a clause says: cni-conform explain CLAUSE; what a case does: cni-conform \
+             explain SCENARIO@VERSION)\n",
+        );
+    }
     out
 }
 
@@ -100,18 +257,18 @@ impl<'a> Matrix<'a> {
     }
 }
 
-/// `scenario @ version: reason` for every skipped case.
-pub fn skip_reasons(report: &SuiteReport) -> Vec<String> {
-    report
-        .cases
-        .iter()
-        .filter_map(|c| match &c.status {
-            CaseStatus::Skip { reason } => {
-                Some(format!("{} @ {}: {reason}", c.scenario, c.version))
+/// Each reason cases were skipped for, with how many, in run order.
+pub fn skip_counts(report: &SuiteReport) -> Vec<(&str, usize)> {
+    let mut reasons: Vec<(&str, usize)> = Vec::new();
+    for case in &report.cases {
+        if let CaseStatus::Skip { reason } = &case.status {
+            match reasons.iter_mut().find(|(r, _)| *r == reason) {
+                Some((_, n)) => *n += 1,
+                None => reasons.push((reason, 1)),
             }
-            _ => None,
-        })
-        .collect()
+        }
+    }
+    reasons
 }
 
 /// One row per scenario, one column per version: pass, FAIL, warn (SHOULD only), differ
@@ -145,14 +302,27 @@ pub fn matrix(report: &SuiteReport) -> String {
              reference plugin; unsup: an optional capability declined with a clean CNI error)\n",
         );
     }
-    let skips = skip_reasons(report);
-    if !skips.is_empty() {
-        out.push_str("skipped:\n");
-        for s in skips {
-            let _ = writeln!(out, "  {s}");
-        }
-    }
+    out.push_str(&skipped_summary(report));
     out
+}
+
+/// The skipped cases, one line per reason: `skipped: 81 cases: plugin does not support 1.1.0
+/// (81)` (each case is in the table, the JSON report and `--verbose`'s failure list).
+pub fn skipped_summary(report: &SuiteReport) -> String {
+    let reasons = skip_counts(report);
+    if reasons.is_empty() {
+        return String::new();
+    }
+    let total: usize = reasons.iter().map(|(_, n)| n).sum();
+    let parts: Vec<String> = reasons
+        .iter()
+        .map(|(reason, n)| format!("{reason} ({n})"))
+        .collect();
+    format!(
+        "skipped: {total} case{}: {}\n",
+        if total == 1 { "" } else { "s" },
+        parts.join("; ")
+    )
 }
 
 /// `MUST` or `SHOULD`, as scenario files write it.
@@ -183,8 +353,12 @@ pub fn clause_label(f: &Failure) -> String {
 }
 
 /// How a failure counts under the report's profile: `FAIL`, `DIFFERS` (a reference MUST
-/// clause under the spec profile) or `WARN` (SHOULD).
+/// clause under the spec profile), `WARN` (SHOULD), or `MEMBER` (another member of the chain
+/// broke it: that member's, never the plugin under test's).
 pub fn failure_tag(report: &SuiteReport, f: &Failure) -> &'static str {
+    if !f.is_plugin_under_test() {
+        return "MEMBER";
+    }
     match f.level {
         Level::Should => "WARN",
         Level::Must if report.judgement.profile.decides(f.source) => "FAIL",
@@ -192,12 +366,43 @@ pub fn failure_tag(report: &SuiteReport, f: &Failure) -> &'static str {
     }
 }
 
+/// What shows a failure under its message: the expected vs actual (at most `diff_lines`) and
+/// the stderr of the execution it points at (at most `stderr_lines`), indented.
+fn evidence(case: &CaseReport, f: &Failure, diff_lines: usize, stderr_lines: usize) -> String {
+    let mut out = String::new();
+    for line in f.diff.iter().flat_map(|d| d.lines()).take(diff_lines) {
+        let _ = writeln!(out, "    {line}");
+    }
+    if let Some(exec) = execution_of(case, f) {
+        let stderr = exec.stderr.to_string_lossy();
+        if !stderr.trim().is_empty() {
+            let _ = writeln!(
+                out,
+                "  plugin stderr ({} {}):",
+                exec.plugin,
+                command_label(exec)
+            );
+            for line in stderr.lines().take(stderr_lines) {
+                let _ = writeln!(out, "    {line}");
+            }
+        }
+    }
+    out
+}
+
+/// `CNI_COMMAND` as the execution got it, for reports.
+pub fn command_label(exec: &Execution) -> &str {
+    exec.command_sent
+        .as_deref()
+        .unwrap_or("without CNI_COMMAND")
+}
+
 /// The plugin execution a failure points at, if it has one.
 pub fn execution_of<'a>(case: &'a CaseReport, failure: &Failure) -> Option<&'a Execution> {
     failure.execution.and_then(|i| case.executions.get(i))
 }
 
-/// Every failure and warning, grouped by case.
+/// Every failure and warning, case by case (`--verbose`).
 pub fn failures(report: &SuiteReport) -> String {
     let mut out = String::new();
     for case in report.cases.iter().filter(|c| !c.failures.is_empty()) {
@@ -227,28 +432,8 @@ pub fn failures(report: &SuiteReport) -> String {
                 clause_label(f),
                 f.message
             );
-            if let Some(diff) = &f.diff {
-                for line in diff.lines() {
-                    let _ = writeln!(out, "    {line}");
-                }
-            }
-            if let Some(exec) = execution_of(case, f) {
-                let stderr = exec.stderr.to_string_lossy();
-                if !stderr.trim().is_empty() {
-                    let _ = writeln!(out, "  plugin stderr ({} {}):", exec.plugin, exec.command);
-                    for line in stderr.lines().take(20) {
-                        let _ = writeln!(out, "    {line}");
-                    }
-                }
-            }
+            out.push_str(&evidence(case, f, usize::MAX, 20));
         }
-    }
-    if !out.is_empty() {
-        out.push_str(
-            "
-(what a clause says and which scenarios check it: cni-conform explain CLAUSE)
-",
-        );
     }
     out
 }

@@ -89,6 +89,10 @@ pub enum ChainError {
         version: CniVersion,
         command: CniCommand,
     },
+    /// libcni (as the runtime, [`super::choice`]) refused or failed the operation without a
+    /// plugin failing: its message, verbatim.
+    #[error("libcni: {0}")]
+    Libcni(String),
     #[error("invalid attachment: {0}")]
     InvalidAttachment(String),
     #[error("result cache: {0}")]
@@ -188,6 +192,10 @@ impl<'a> Runtime<'a> {
 
     pub fn timeout(&self) -> Duration {
         self.timeout
+    }
+
+    pub fn memory(&self) -> MemoryAccounting {
+        self.memory
     }
 
     pub fn add(&self, list: &NetworkConfigList, attachment: &Attachment) -> ChainRun<PluginResult> {
@@ -462,9 +470,10 @@ impl<'a> Runtime<'a> {
                 stdin.to_string().into_bytes(),
             )
             .map_err(|e| fail(PluginFailure::NotFound(e)))?;
-        let execution = self
+        let mut execution = self
             .exec(&request)
             .map_err(|e| fail(PluginFailure::Exec(e)))?;
+        execution.member = Some(plugin.position);
         let outcome = execution.outcome.clone();
         executions.push(execution);
         match outcome {

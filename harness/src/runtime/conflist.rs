@@ -32,6 +32,8 @@ pub struct PluginConfig {
     pub capabilities: BTreeMap<String, bool>,
     /// The object exactly as configured.
     pub raw: Map<String, Value>,
+    /// Its 0-based place in the list's `plugins`.
+    pub position: usize,
 }
 
 /// Why a configuration list was rejected; each names the offending field.
@@ -158,6 +160,23 @@ impl NetworkConfigList {
         Value::Object(object)
     }
 
+    /// Which plugin of the list a plugin's stdin is for: the first whose every configured key
+    /// it carries with the same value (a runtime only adds keys: name, cniVersion, prevResult,
+    /// runtimeConfig).
+    pub fn position_of(&self, stdin: &[u8]) -> Option<usize> {
+        let Ok(Value::Object(sent)) = serde_json::from_slice::<Value>(stdin) else {
+            return None;
+        };
+        self.plugins
+            .iter()
+            .find(|p| {
+                p.raw
+                    .iter()
+                    .all(|(key, value)| sent.get(key) == Some(value))
+            })
+            .map(|p| p.position)
+    }
+
     /// The list as JSON, unknown keys included.
     pub fn to_json(&self) -> Value {
         Value::Object(self.raw.clone())
@@ -199,6 +218,7 @@ impl PluginConfig {
             name,
             capabilities,
             raw: raw.clone(),
+            position: index,
         })
     }
 
@@ -295,5 +315,31 @@ fn invalid_version(field: &str, value: &str) -> ConfigError {
     ConfigError::InvalidVersion {
         field: field.to_string(),
         value: value.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_plugins_stdin_names_its_place_in_the_list() {
+        let list = NetworkConfigList::from_value(json!({
+            "cniVersion": "1.0.0", "name": "n",
+            "plugins": [{"type": "ptp"}, {"type": "vlan", "vlanId": 3}, {"type": "vlan", "vlanId": 4}]
+        }))
+        .unwrap();
+        let sent = |v: Value| list.position_of(v.to_string().as_bytes());
+        assert_eq!(
+            sent(
+                json!({"type": "vlan", "vlanId": 4, "name": "n", "cniVersion": "1.0.0",
+            "prevResult": {}})
+            ),
+            Some(2)
+        );
+        assert_eq!(sent(json!({"type": "ptp", "name": "n"})), Some(0));
+        assert_eq!(sent(json!({"type": "vlan", "vlanId": 5})), None);
+        assert_eq!(list.position_of(b"not json"), None);
     }
 }

@@ -55,8 +55,18 @@ pub enum MemoryAccounting {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Execution {
     pub plugin: String,
+    /// The plugin's 0-based place in the network configuration list, when it ran as a member
+    /// of one (a list operation, or a scenario's direct execution of one list plugin): who a
+    /// failure belongs to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub member: Option<usize>,
     pub binary: PathBuf,
+    /// The output the run was judged as (`CNI_COMMAND` itself may be missing or unknown).
+    #[serde(skip)]
     pub command: CniCommand,
+    /// `CNI_COMMAND` as the plugin got it: `None` when the variable was not set.
+    #[serde(rename = "command")]
+    pub command_sent: Option<String>,
     pub env: BTreeMap<String, String>,
     pub stdin: RawBytes,
     pub stdout: RawBytes,
@@ -164,8 +174,10 @@ pub fn execute(request: &ExecRequest, netns: Option<&Netns>) -> io::Result<Execu
     );
     Ok(Execution {
         plugin: request.plugin.clone(),
+        member: None,
         binary: request.binary.clone(),
         command: request.command,
+        command_sent: request.env.get("CNI_COMMAND").cloned(),
         env: request.env.clone(),
         stdin: RawBytes(request.stdin.clone()),
         stdout: RawBytes(stdout),

@@ -11,6 +11,8 @@
 //! - [`outcome`]: what a plugin's exit status and stdout mean under the protocol.
 //! - [`cache`]: the libcni-compatible result cache.
 //! - [`chain`]: ADD, CHECK, DEL, GC, STATUS and VERSION over a whole list.
+//! - [`libcni`]: the same list operations performed by libcni itself, through its driver.
+//! - [`choice`]: which of the two performs a scenario's list operations (`--runtime`).
 //!
 //! The API is synchronous: plugins are processes, and a caller that wants concurrency runs
 //! executions from several threads.
@@ -18,10 +20,12 @@
 pub mod attachment;
 pub mod cache;
 pub mod chain;
+pub mod choice;
 pub mod cni_path;
 pub mod command;
 pub mod conflist;
 pub mod exec;
+pub mod libcni;
 pub mod outcome;
 pub mod output;
 pub mod plugin_lookup;
@@ -29,12 +33,14 @@ pub mod plugin_lookup;
 pub use attachment::{Attachment, AttachmentKey};
 pub use cache::{CachedAttachment, ResultCache};
 pub use chain::{ChainError, ChainRun, PluginFailure, PluginId, Runtime};
+pub use choice::{ListRuntime, RuntimeChoice, RuntimeInfo};
 pub use cni_path::{
     CniPath, FindError, harness_binary, link_fixture_plugins, plugin_argument, reference_plugin,
 };
 pub use command::{CniCommand, UnknownCommand};
 pub use conflist::{ConfigError, NetworkConfigList, PluginConfig};
 pub use exec::{ExecRequest, Execution, MemoryAccounting, execute};
+pub use libcni::{LibcniDriver, LibcniVersion};
 pub use outcome::{
     Finding, Outcome, PluginResult, SuccessOutput, VersionInfo, Violation, ViolationKind,
 };

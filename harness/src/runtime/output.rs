@@ -14,6 +14,15 @@ pub enum ExitStatus {
     Signal(i32),
 }
 
+impl fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExitStatus::Code(code) => write!(f, "exit status {code}"),
+            ExitStatus::Signal(signal) => write!(f, "killed by signal {signal}"),
+        }
+    }
+}
+
 /// Bytes a process read or wrote. Serialized as a string when they are UTF-8 (the usual case)
 /// and as `{"hex": ...}` otherwise, so reports never lose what a plugin printed.
 #[derive(Clone, PartialEq, Eq, Default)]

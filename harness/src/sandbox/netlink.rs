@@ -13,7 +13,7 @@ use rtnetlink::packet_route::address::AddressMessage;
 use rtnetlink::packet_route::link::LinkMessage;
 use rtnetlink::packet_route::nsid::{NsidAttribute, NsidMessage};
 use rtnetlink::packet_route::route::{RouteMessage, RouteScope};
-use rtnetlink::{Error, Handle, LinkUnspec, LinkVeth, LinkVlan, RouteMessageBuilder};
+use rtnetlink::{Error, Handle, LinkBridge, LinkUnspec, LinkVeth, LinkVlan, RouteMessageBuilder};
 
 use crate::topology::{Endpoint, VlanTag};
 
@@ -86,6 +86,10 @@ pub(crate) async fn delete_link(handle: &Handle, index: u32) -> Result<(), Error
 
 pub(crate) fn veth(name: &str, peer: &str) -> LinkMessage {
     LinkVeth::new(name, peer).build()
+}
+
+pub(crate) fn bridge(name: &str) -> LinkMessage {
+    LinkBridge::new(name).build()
 }
 
 pub(crate) fn vlan(name: &str, parent_index: u32, tag: VlanTag) -> LinkMessage {

@@ -56,6 +56,21 @@ pub const CNI_VARIABLES: [&str; 6] = [
 /// a crash): the run has no versions to test, and this is its one failed case.
 pub const VERSION_REPLY: &str = "spec.version.reply";
 
+/// A successful ADD that got a prevResult and does not output it (1.0.0 on), judged on every
+/// ADD execution of every scenario.
+pub const PREV_RESULT_PASSTHROUGH: &str = "spec.add.prev-result-passthrough";
+/// A chain CHECK right after an unchanged successful ADD that fails.
+pub const CHECK_AFTER_ADD: &str = "spec.check.after-add";
+/// The same, when the member that failed was followed by plugins that added interfaces,
+/// addresses or routes: what upstream's `ip.ValidateExpectedInterfaceIPs` trips on.
+pub const CHECK_LATER_PLUGINS: &str = "spec.check.later-plugins";
+/// A DEL that fails when a DEL already succeeded or the pod's interface or netns is gone.
+pub const DEL_MISSING_RESOURCES: &str = "spec.del.missing-resources";
+/// A configuration at a version the plugin's VERSION reply does not list, accepted anyway.
+pub const INCOMPATIBLE_VERSION: &str = "spec.errors.incompatible-version";
+/// The reference contract supports every CNI version, 0.1.0 to 1.1.0.
+pub const ALL_VERSIONS: &str = "contract.version.all-versions";
+
 /// A clause of the suite's own, not declared by any scenario.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BuiltinClause {
@@ -67,7 +82,7 @@ pub struct BuiltinClause {
 }
 
 /// Every built-in clause, in the order `cni-conform list` shows them.
-pub const BUILTIN_CLAUSES: [BuiltinClause; 10] = [
+pub const BUILTIN_CLAUSES: [BuiltinClause; 16] = [
     BuiltinClause {
         id: PROTOCOL,
         level: Level::Must,
@@ -87,6 +102,53 @@ pub const BUILTIN_CLAUSES: [BuiltinClause; 10] = [
         level: Level::Must,
         section: Some("Section 5: Result Types (Error, well-known error codes)"),
         text: "a code 4 error's message contains the names of the invalid variables",
+    },
+    BuiltinClause {
+        id: PREV_RESULT_PASSTHROUGH,
+        level: Level::Must,
+        section: Some("Section 2: Execution Protocol (ADD)"),
+        text: "\"Plugins provided a prevResult key as part of their request configuration must \
+               output it as their result, with any possible modifications made by that plugin \
+               included\": every interface, address and route of prevResult is in the result \
+               (1.0.0 on; 0.3.x and 0.4.0 allowed suppressing it)",
+    },
+    BuiltinClause {
+        id: CHECK_AFTER_ADD,
+        level: Level::Must,
+        section: Some("Section 2: Execution Protocol (CHECK)"),
+        text: "\"The plugin must handle CHECK being called immediately after an ADD\": CHECK \
+               right after a successful ADD, nothing changed since, succeeds",
+    },
+    BuiltinClause {
+        id: CHECK_LATER_PLUGINS,
+        level: Level::Must,
+        section: Some("Section 2: Execution Protocol (CHECK)"),
+        text: "a plugin's CHECK \"must allow for a later chained plugin to have modified \
+               networking resources, e.g. routes\": it succeeds right after ADD although \
+               plugins after it in the list added interfaces, addresses or routes",
+    },
+    BuiltinClause {
+        id: DEL_MISSING_RESOURCES,
+        level: Level::Must,
+        section: Some("Section 2: Execution Protocol (DEL)"),
+        text: "\"Plugins MUST accept multiple DEL calls for the same (CNI_CONTAINERID, \
+               CNI_IFNAME) pair, and return success if the interface in question, or any \
+               modifications added, are missing\": DEL after a DEL, or with the pod's link or \
+               netns gone, succeeds",
+    },
+    BuiltinClause {
+        id: INCOMPATIBLE_VERSION,
+        level: Level::Must,
+        section: Some("Section 5: Result Types (Success; Error)"),
+        text: "a result's cniVersion is \"The same version supplied on input\", so a \
+               configuration whose cniVersion the plugin's VERSION reply does not list must fail \
+               (code 1, \"Incompatible CNI version\", is the reference's code)",
+    },
+    BuiltinClause {
+        id: ALL_VERSIONS,
+        level: Level::Must,
+        section: None,
+        text: "VERSION lists every CNI version from 0.1.0 to 1.1.0, and each works",
     },
     BuiltinClause {
         id: NO_LEFTOVERS,

@@ -8,9 +8,9 @@ use super::builtin_clauses::{
     CNI_VARIABLES, ERROR_CODE, HARNESS, INTERFACE_MTU, INVALID_ENVIRONMENT_CODE,
     INVALID_VARIABLES_NAMED, MESSAGE, PROTOCOL, builtin,
 };
-use super::model::{Expect, Level, ResultExpect, Scenario};
+use super::model::{Expect, Expectation, Level, ResultExpect, Scenario};
 use super::source::Source;
-use crate::runtime::{ChainError, ChainRun, PluginResult};
+use crate::runtime::{ChainError, ChainRun, Execution, Outcome, PluginResult, SuccessOutput};
 
 /// One broken expectation.
 #[derive(Debug, Clone, Serialize)]
@@ -31,6 +31,37 @@ pub struct Failure {
     /// Index into the case's executions of the plugin run that shows the failure.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub execution: Option<usize>,
+    /// The member of the network configuration list whose execution produced the failure, when
+    /// it was judged on one execution (an outcome, an error message, a result it printed);
+    /// `None` for what the plugin under test answers for as a whole (states, links, leaks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub member: Option<ChainMember>,
+}
+
+/// A plugin of the network configuration list, as a report names it: `ptp (position 1)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChainMember {
+    #[serde(rename = "type")]
+    pub plugin_type: String,
+    /// 1-based, as a reader counts the list's plugins.
+    pub position: usize,
+    /// Whether this member is the plugin under test. Only the plugin under test's failures
+    /// decide a case: another member's (an upstream main plugin, a fixture) are reported as
+    /// that member's.
+    pub under_test: bool,
+}
+
+impl std::fmt::Display for ChainMember {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (position {})", self.plugin_type, self.position)
+    }
+}
+
+impl Failure {
+    /// Whether the failure belongs to the plugin under test (and so may decide the case).
+    pub fn is_plugin_under_test(&self) -> bool {
+        self.member.as_ref().is_none_or(|m| m.under_test)
+    }
 }
 
 impl Failure {
@@ -46,6 +77,7 @@ impl Failure {
             message: message.into(),
             diff: None,
             execution: None,
+            member: None,
         }
     }
 }
@@ -71,6 +103,29 @@ impl StepOutcome {
                 ..StepOutcome::default()
             },
             Err(e) => StepOutcome::of_chain_error(e),
+        }
+    }
+
+    /// One execution's outcome.
+    pub fn of_execution(execution: &Execution) -> Self {
+        match &execution.outcome {
+            Outcome::Success(SuccessOutput::Result(r)) => StepOutcome {
+                success: true,
+                result: Some(r.clone()),
+                ..StepOutcome::default()
+            },
+            Outcome::Success(_) => StepOutcome {
+                success: true,
+                ..StepOutcome::default()
+            },
+            Outcome::Error(e) => StepOutcome {
+                error: Some(e.clone()),
+                ..StepOutcome::default()
+            },
+            Outcome::Violation(v) => StepOutcome {
+                violation: Some(v.to_string()),
+                ..StepOutcome::default()
+            },
         }
     }
 
@@ -104,6 +159,11 @@ pub struct Judge<'a> {
     pub failures: Vec<Failure>,
     /// The execution that represents this step in reports (the last one it made).
     pub execution: Option<usize>,
+    /// While set, failures belong to this member (judging one member's execution).
+    pub member: Option<ChainMember>,
+    /// The result's expected facts are not judged: a SPEC rule the result broke (it dropped
+    /// its prevResult) already says what is wrong with it.
+    pub result_superseded: bool,
 }
 
 impl<'a> Judge<'a> {
@@ -117,6 +177,7 @@ impl<'a> Judge<'a> {
         self.failures.push(Failure {
             diff,
             execution: self.execution,
+            member: self.member.clone(),
             ..failure
         });
     }
@@ -140,13 +201,13 @@ impl<'a> Judge<'a> {
             .unwrap_or_else(|| self.scenario.clauses[0].id.clone())
     }
 
-    /// The clause a step breaks by succeeding where it should fail or failing where it should
-    /// succeed: `outcome-clause` when the step names one (its other facts are `clause`'s).
-    pub fn outcome_clause_of(&self, expect: &Expect) -> String {
+    /// The clause one kind of expectation breaks: its own when the step names one in
+    /// `clauses`, the step's `clause` otherwise.
+    pub fn clause_for(&self, expect: &Expect, expectation: Expectation) -> String {
         expect
-            .outcome_clause
-            .clone()
-            .unwrap_or_else(|| self.clause_of(expect))
+            .clauses
+            .of(expectation)
+            .map_or_else(|| self.clause_of(expect), str::to_string)
     }
 
     /// The clause a wrong error code breaks: [`ERROR_CODE`] where the step's clause is the
@@ -162,8 +223,7 @@ impl<'a> Judge<'a> {
 
     /// Success or failure, the code, the message.
     pub fn outcome(&mut self, expect: &Expect, outcome: &StepOutcome) {
-        let clause = self.clause_of(expect);
-        let outcome_clause = self.outcome_clause_of(expect);
+        let outcome_clause = self.clause_for(expect, Expectation::Outcome);
         if let Some(e) = &outcome.harness_error {
             self.fail(HARNESS, format!("the step could not run: {e}"), None);
             return;
@@ -206,7 +266,11 @@ impl<'a> Judge<'a> {
                 }
                 let text = format!("{} {}", e.msg, e.details.as_deref().unwrap_or(""));
                 for needle in &expect.msg_contains {
-                    if !text.contains(needle.as_str()) {
+                    // A code 4 naming no variable at all is judged once, on every step.
+                    let judged_everywhere = e.code == INVALID_ENVIRONMENT_CODE
+                        && CNI_VARIABLES.contains(&needle.as_str())
+                        && !names_a_cni_variable(e);
+                    if !text.contains(needle.as_str()) && !judged_everywhere {
                         self.fail(
                             message_clause(e.code, needle),
                             format!("error message {:?} does not mention {needle:?}", e.msg),
@@ -216,6 +280,11 @@ impl<'a> Judge<'a> {
                 }
             }
         }
+        self.member = None;
+        if self.result_superseded {
+            return;
+        }
+        let clause = self.clause_for(expect, Expectation::Result);
         if let (Some(want), Some(got)) = (&expect.result, &outcome.result) {
             self.result(&clause, want, got);
         } else if expect.result.is_some() && outcome.success {
@@ -291,9 +360,10 @@ impl<'a> Judge<'a> {
                     .find(|i| &i.name == name)
                     .and_then(|i| i.mtu);
                 if actual != Some(*mtu) {
+                    let actual = actual.map_or("absent".to_string(), |m| m.to_string());
                     self.fail(
                         INTERFACE_MTU,
-                        format!("result: interface {name} mtu is {actual:?}, expected {mtu}"),
+                        format!("result: interface {name} mtu is {actual}, expected {mtu}"),
                         Some(json.clone()),
                     );
                 }
@@ -318,6 +388,12 @@ impl<'a> Judge<'a> {
             self.fail(clause, format!("result: {p}"), Some(json.clone()));
         }
     }
+}
+
+/// Whether a code 4 error names one of the CNI variables, as the SPEC requires of its message.
+pub fn names_a_cni_variable(e: &CniError) -> bool {
+    let text = format!("{} {}", e.msg, e.details.as_deref().unwrap_or(""));
+    CNI_VARIABLES.iter().any(|v| text.contains(v))
 }
 
 /// The clause an error message that lacks `needle` breaks: the SPEC's when the plugin answered

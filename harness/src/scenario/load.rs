@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use tempfile::TempDir;
 
+use super::builtin_clauses::builtin;
 use super::model::{NetworkSource, Scenario, Step};
 use super::source::Source;
 
@@ -187,11 +188,19 @@ impl Library {
             let Some(expect) = step.expect() else {
                 continue;
             };
-            for clause in expect.clause.iter().chain(&expect.outcome_clause) {
-                if !s.clauses.iter().any(|c| &c.id == clause) {
+            for clause in expect
+                .clause
+                .as_deref()
+                .into_iter()
+                .chain(expect.clauses.named())
+            {
+                if !s.clauses.iter().any(|c| c.id == clause) && builtin(clause).is_none() {
                     return Err((
-                        clause.clone(),
-                        format!("expectation names clause {clause:?}, which is not in `clauses`"),
+                        clause.to_string(),
+                        format!(
+                            "expectation names clause {clause:?}, which is neither in `clauses` \
+                             nor one of the suite's own (cni-conform list shows them)"
+                        ),
                     ));
                 }
             }

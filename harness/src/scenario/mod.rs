@@ -3,12 +3,19 @@
 
 pub mod builtin_clauses;
 pub mod bundled;
+mod case;
+mod chain_steps;
 pub mod expect;
+mod judging;
+pub mod libcni_expressible;
 pub mod load;
 pub mod model;
 pub mod run;
 pub mod source;
+mod spec_rules;
 pub mod states;
+mod steps;
+pub mod unlisted_version;
 pub mod verdict;
 
 pub use expect::Failure;

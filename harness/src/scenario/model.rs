@@ -334,12 +334,11 @@ pub struct Expect {
     /// The clause a failure here breaks (default: the scenario's first clause).
     #[serde(default)]
     pub clause: Option<String>,
-    /// The clause the step breaks by failing where it should succeed or succeeding where it
-    /// should fail (default: `clause`), when that is another rule than the step's other facts
-    /// (state, links, delegate calls, result): e.g. the SPEC requires that ADD fails, the
-    /// reference contract that it fails before calling the IPAM.
+    /// The clause each kind of expectation breaks when it is another rule than `clause`: e.g.
+    /// the SPEC requires that ADD fails (`outcome`), the reference contract that it fails before
+    /// calling the IPAM (`ipam-calls`).
     #[serde(default)]
-    pub outcome_clause: Option<String>,
+    pub clauses: ExpectationClauses,
     /// `success` (default when `code` is absent) or `failure`.
     #[serde(default)]
     pub outcome: Option<Outcome>,
@@ -372,6 +371,64 @@ pub struct Expect {
     pub links_present: Vec<String>,
     #[serde(default)]
     pub links_absent: Vec<String>,
+}
+
+/// The kinds of expectation a step can have, each of which may name its own clause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expectation {
+    /// Success or failure, and the error code.
+    Outcome,
+    State,
+    Result,
+    IpamCalls,
+    IpamStdinUnchanged,
+    Links,
+}
+
+/// Per-expectation clauses (`clauses: {outcome: spec.add.ifname-unusable}`); an absent one is
+/// the step's `clause`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ExpectationClauses {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipam_calls: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipam_stdin_unchanged: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub links: Option<String>,
+}
+
+impl ExpectationClauses {
+    pub fn of(&self, expectation: Expectation) -> Option<&str> {
+        match expectation {
+            Expectation::Outcome => self.outcome.as_deref(),
+            Expectation::State => self.state.as_deref(),
+            Expectation::Result => self.result.as_deref(),
+            Expectation::IpamCalls => self.ipam_calls.as_deref(),
+            Expectation::IpamStdinUnchanged => self.ipam_stdin_unchanged.as_deref(),
+            Expectation::Links => self.links.as_deref(),
+        }
+    }
+
+    /// Every clause named, for checks that each is declared.
+    pub fn named(&self) -> impl Iterator<Item = &str> {
+        [
+            &self.outcome,
+            &self.state,
+            &self.result,
+            &self.ipam_calls,
+            &self.ipam_stdin_unchanged,
+            &self.links,
+        ]
+        .into_iter()
+        .filter_map(|c| c.as_deref())
+    }
 }
 
 impl Expect {

@@ -36,6 +36,23 @@ pub enum CaseStatus {
     },
 }
 
+impl std::fmt::Display for CaseStatus {
+    /// As the progress lines and reports word it: `pass`, `FAIL`, `differs`,
+    /// `unsupported (chaining): <the plugin's error>`, `skip: <why>`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CaseStatus::Pass => f.write_str("pass"),
+            CaseStatus::Fail => f.write_str("FAIL"),
+            CaseStatus::Differs => f.write_str("differs"),
+            CaseStatus::Unsupported { features, reason } => {
+                let names: Vec<&str> = features.iter().map(|x| x.name()).collect();
+                write!(f, "unsupported ({}): {reason}", names.join(", "))
+            }
+            CaseStatus::Skip { reason } => write!(f, "skip: {reason}"),
+        }
+    }
+}
+
 /// Which sources decide whether a case fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -107,7 +124,9 @@ pub fn declined<'a>(
     {
         return None;
     }
-    let first = failures.iter().find(|f| f.level == Level::Must)?;
+    let first = failures
+        .iter()
+        .find(|f| f.level == Level::Must && f.is_plugin_under_test())?;
     let expected_success = expect_of_step(&first.step).is_some_and(|e| !e.wants_failure());
     let execution = executions.get(first.execution?)?;
     let refusing_command = matches!(
@@ -190,7 +209,7 @@ pub fn status(
             CaseStatus::Fail
         };
     }
-    let musts = || failures.iter().filter(|f| f.level == Level::Must);
+    let musts = || must_failures_of_the_plugin_under_test(failures);
     if musts().any(|f| judgement.profile.decides(f.source)) {
         CaseStatus::Fail
     } else if musts().next().is_some() {
@@ -200,10 +219,18 @@ pub fn status(
     }
 }
 
+/// The MUST failures that may decide a case: the plugin under test's, not those of another
+/// member of its chain.
+fn must_failures_of_the_plugin_under_test(failures: &[Failure]) -> impl Iterator<Item = &Failure> {
+    failures
+        .iter()
+        .filter(|f| f.level == Level::Must && f.is_plugin_under_test())
+}
+
 /// The source a failed case is counted under: that of its first deciding MUST failure, or,
 /// for a required capability declined, of the clause the refusal broke.
 pub fn failing_source(failures: &[Failure], profile: Profile) -> Option<Source> {
-    let musts = || failures.iter().filter(|f| f.level == Level::Must);
+    let musts = || must_failures_of_the_plugin_under_test(failures);
     musts()
         .find(|f| profile.decides(f.source))
         .or_else(|| musts().next())

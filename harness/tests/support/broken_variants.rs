@@ -7,12 +7,14 @@ use cni_conform::runtime::harness_binary;
 use tempfile::TempDir;
 
 /// Every defect the fixture has, by the name that selects it.
-pub const BREAKAGES: [&str; 5] = [
+pub const BREAKAGES: [&str; 7] = [
     "broken-drop-prev-result",
     "broken-delete-master",
     "broken-leak-on-ipam-failure",
     "broken-wrong-vlan-id",
     "broken-misnamed-result",
+    "broken-fail-check",
+    "broken-unlisted-version",
 ];
 
 /// A folder with `cni-conform` hard-linked under every name of [`BREAKAGES`] and the reference
