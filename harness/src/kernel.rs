@@ -8,6 +8,7 @@ use futures_util::TryStreamExt;
 use rtnetlink::{LinkVeth, LinkVlan};
 
 use crate::netns::Netns;
+use crate::source_tree;
 
 /// The runner script (also cargo's test runner through ci/kernel-runner), embedded so the
 /// installed `cni-conform` binary can boot UML on its own.
@@ -74,17 +75,30 @@ pub fn inside_uml() -> bool {
 
 #[derive(Debug, thiserror::Error)]
 pub enum VlanSupportError {
-    #[error(
-        "this kernel ({release}) cannot create 802.1Q VLAN links ({cause}); run the tests through \
-         ci/kernel-runner (plain `cargo test` does, via .cargo/config.toml), which boots User-Mode \
-         Linux; ci/setup provides it"
-    )]
-    NoVlan { release: String, cause: String },
+    #[error("this kernel ({release}) cannot create 802.1Q VLAN links ({cause}); {advice}")]
+    NoVlan {
+        release: String,
+        cause: String,
+        /// What to do, naming only commands this binary's user has.
+        advice: &'static str,
+    },
     #[error(
         "network namespaces cannot be created here ({0}); run as root (CAP_SYS_ADMIN and \
          CAP_NET_ADMIN are needed)"
     )]
     NoPrivilege(io::Error),
+}
+
+/// What to do without 802.1Q: in a clone, the test runner and `ci/setup`; installed, the
+/// kernel module or the commands the package has.
+fn no_vlan_advice() -> &'static str {
+    source_tree::advice(
+        "run the tests through ci/kernel-runner (plain `cargo test` does, via \
+         .cargo/config.toml), which boots User-Mode Linux; ci/setup provides it",
+        "load the 8021q module (modprobe 8021q), or let `cni-conform run` boot User-Mode Linux \
+         by itself (--kernel auto, the default) once `cni-conform fetch-uml` (as root) has \
+         fetched it",
+    )
 }
 
 /// Creates a veth and a VLAN on it in a throwaway namespace, in-process.
@@ -103,6 +117,7 @@ pub fn probe_vlan() -> Result<(), VlanSupportError> {
     outcome.map_err(|cause| VlanSupportError::NoVlan {
         release: current().release,
         cause,
+        advice: no_vlan_advice(),
     })
 }
 

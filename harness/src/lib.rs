@@ -15,5 +15,6 @@ pub mod runtime;
 pub mod sandbox;
 pub mod scenario;
 pub mod snapshot;
+pub mod source_tree;
 pub mod topology;
 pub mod uml;

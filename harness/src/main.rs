@@ -1,10 +1,11 @@
 //! `cni-conform`: the conformance suite for CNI VLAN plugins.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use cni_conform::fixtures::personality::Personality;
 use cni_conform::fixtures::preflight::check_harness;
 use cni_conform::report;
@@ -80,11 +81,25 @@ enum Command {
     /// output, bad error codes and leftovers (shrunk, with reproducers), plus ADDs killed with
     /// SIGKILL followed by DEL.
     Fuzz(cni_conform::fuzz::cli::FuzzArgs),
+    /// Print a completion script for SHELL on stdout (e.g. `cni-conform completions bash >
+    /// /usr/share/bash-completion/completions/cni-conform`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (cni-conform.1 and one per command) into DIR: what the release
+    /// packages, generated from these very definitions.
+    #[command(hide = true)]
+    Manpages {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(clap::Args)]
 struct RunArgs {
-    /// The VLAN plugin binary under test (default: the reference `vlan` next to this binary).
+    /// The VLAN plugin binary under test (default: `vlan` next to this binary, else
+    /// /opt/cni/bin/vlan, else the first `vlan` in CNI_PATH).
     #[arg(long, value_name = "PATH")]
     plugin: Option<PathBuf>,
     /// The `type` the scenario configurations use for the plugin under test.
@@ -157,6 +172,18 @@ fn main() -> ExitCode {
         Command::Bench(args) => cni_conform::bench::cli::run(args),
         Command::Fuzz(args) => cni_conform::fuzz::cli::run(args),
         Command::FetchUml { refresh } => cni_conform::uml::fetch_uml(refresh),
+        Command::Completions { shell } => {
+            // Into memory first: clap_complete panics on a write error (a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "cni-conform", &mut script);
+            std::io::stdout()
+                .write_all(&script)
+                .map(|()| ExitCode::SUCCESS)
+                .map_err(|e| format!("writing the completion script: {e}"))
+        }
+        Command::Manpages { dir } => clap_mangen::generate_to(Cli::command(), &dir)
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(|e| format!("writing man pages into {}: {e}", dir.display())),
         Command::KernelRun { kernel, command } => kernel_run(kernel, &command),
         Command::Kernel => {
             println!("{}", cni_conform::kernel::current());

@@ -84,9 +84,11 @@ fn run_embedded_script(what: &str, text: &str, args: Vec<OsString>) -> Result<Ex
     script
         .write_all(text.as_bytes())
         .map_err(|e| format!("cannot write the UML {what} script: {e}"))?;
+    let (advice_var, advice) = crate::source_tree::advice_env();
     Command::new("bash")
         .arg(script.path())
         .args(args)
+        .env(advice_var, advice)
         .status()
         .map_err(|e| format!("cannot start the UML {what}: {e}"))
 }

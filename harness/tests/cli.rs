@@ -464,16 +464,95 @@ fn copied_alone_it_passes_the_suite_against_the_reference_vlan() {
     assert!(out.status.success(), "{stdout}{stderr}");
     assert!(stdout.contains("1 passed, 0 failed"), "{stdout}");
 
-    // Without --plugin it wants the reference vlan beside it, and says so.
-    let out = Command::new(&copy).arg("run").output().unwrap();
+    // Without --plugin: `vlan` beside it (none here), then /opt/cni/bin/vlan, then CNI_PATH.
+    let cni_bin = folder.path().join("cni-bin");
+    std::fs::create_dir(&cni_bin).unwrap();
+    std::os::unix::fs::symlink(&plugin, cni_bin.join("vlan")).unwrap();
+    let reports = folder.path().join("reports");
+    let out = Command::new(&copy)
+        .args(["run", "--filter", "chained-seed", "--versions", "1.1.0"])
+        .arg("--report-dir")
+        .arg(&reports)
+        .env("CNI_PATH", format!("/nonexistent:{}", cni_bin.display()))
+        .current_dir(folder.path())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}{stderr}");
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(reports.join("report.json")).unwrap()).unwrap();
+    let installed = Path::new("/opt/cni/bin/vlan");
+    let expected = if installed.is_file() {
+        installed.canonicalize().unwrap()
+    } else {
+        plugin.canonicalize().unwrap()
+    };
+    assert_eq!(report["report"]["plugin"], expected.to_str().unwrap());
+
+    // Nowhere: the error lists what was tried, and names no command of a source tree. (Where
+    // /opt/cni/bin/vlan is installed, that one is found instead; the filter keeps that run empty.)
+    let out = Command::new(&copy)
+        .args(["run", "--filter", "no-such-scenario"])
+        .env_remove("CNI_PATH")
+        .output()
+        .unwrap();
     let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    if installed.is_file() {
+        assert!(!stderr.contains("no plugin to test"), "{stderr}");
+    } else {
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "tried {} (next to cni-conform), /opt/cni/bin/vlan (installed), CNI_PATH is not set",
+                folder.path().join("vlan").display()
+            )),
+            "{stderr}"
+        );
+        assert!(
+            !stderr.contains("cargo") && !stderr.contains("ci/"),
+            "{stderr}"
+        );
+    }
+}
+
+/// Completions and man pages are generated from the same clap definition as the parser.
+#[test]
+fn completions_and_man_pages_describe_the_commands() {
+    let bash = cni_conform(&["completions", "bash"]);
+    assert!(bash.status.success(), "{}", text(&bash.stderr));
+    let script = text(&bash.stdout);
     assert!(
-        stderr.contains(&format!(
-            "the reference plugin {}",
-            folder.path().join("vlan").display()
-        )),
-        "{stderr}"
+        script.contains("--require-feature") && script.contains("fetch-uml"),
+        "{script}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = cni_conform(&["manpages", dir.path().to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut pages: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    pages.sort();
+    assert_eq!(
+        pages,
+        [
+            "cni-conform-bench.1",
+            "cni-conform-completions.1",
+            "cni-conform-explain.1",
+            "cni-conform-fetch-uml.1",
+            "cni-conform-fuzz.1",
+            "cni-conform-kernel-run.1",
+            "cni-conform-kernel.1",
+            "cni-conform-list.1",
+            "cni-conform-run.1",
+            "cni-conform.1",
+        ]
+    );
+    let run = std::fs::read_to_string(dir.path().join("cni-conform-run.1")).unwrap();
+    assert!(
+        run.contains(".TH cni-conform-run 1") && run.contains("require\\-feature"),
+        "{run}"
     );
 }
 

@@ -163,6 +163,50 @@ fn a_uml_that_panics_at_its_first_process_gives_one_paragraph_with_reason_and_fi
     assert_eq!(fake.boots().len(), 1, "{:?}", fake.boots());
 }
 
+/// Outside a source tree (a copy in a folder of its own, as installed) the runner's advice names
+/// `cni-conform fetch-uml` only: there is no ci/setup beside an installed binary.
+#[test]
+fn an_installed_cni_conform_advises_installed_commands_only() {
+    let installed = tempfile::tempdir().unwrap();
+    let copy = installed.path().join("cni-conform");
+    std::fs::copy(env!("CARGO_BIN_EXE_cni-conform"), &copy).unwrap();
+    let fake = FakeUml::new(FP_REGS_PANIC);
+    let output = fake
+        .command(&copy)
+        .args([
+            "run",
+            "--plugin",
+            "/bin/true",
+            "--kernel",
+            "uml",
+            "--filter",
+            "version",
+        ])
+        .output()
+        .unwrap();
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(101), "{err}");
+    assert!(
+        err.contains("Fix: run 'cni-conform fetch-uml' as root (it fetches Debian unstable's"),
+        "{err}"
+    );
+    assert!(!err.contains("ci/"), "{err}");
+
+    std::fs::remove_file(&fake.binary).unwrap();
+    let output = fake
+        .command(&copy)
+        .args(["run", "--plugin", "/bin/true", "--kernel", "uml"])
+        .output()
+        .unwrap();
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(127), "{err}");
+    assert!(
+        err.contains("or unset it to use the one cni-conform fetch-uml fetches"),
+        "{err}"
+    );
+    assert!(!err.contains("ci/"), "{err}");
+}
+
 #[test]
 fn a_missing_uml_binary_is_named_by_every_entry_point() {
     let fake = FakeUml::new(FP_REGS_PANIC);

@@ -27,7 +27,7 @@ fn upstream_vlan_gets_exactly_the_recorded_outcomes() {
     let options = SuiteOptions::reference(UPSTREAM_VLAN);
     let states = StoredStates::new(&library.states_dir());
     let report = run_suite(&library, &options, &states, &|_| {}).expect("suite runs");
-    // The README's tables come from here (`-- --nocapture`): the run as judged by each profile.
+    // docs/upstream-results.md's tables come from here (`-- --nocapture`): the run as judged by each profile.
     let report = report.judged(Judgement::default());
     eprintln!("{}", table::render(&report));
     let report = report.judged(options.judgement.clone());

@@ -8,7 +8,7 @@ use cni_types::{CniError, CniVersion, ErrorCode};
 
 use crate::netlink::{NetlinkError, VlanProtocol};
 
-/// Plugin-specific codes (100+). The README lists them.
+/// Plugin-specific codes (100+). docs/error-codes.md lists them.
 pub mod plugin_codes {
     use cni_types::ErrorCode;
 

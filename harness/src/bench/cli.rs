@@ -12,7 +12,8 @@ use crate::uml::{KernelChoice, ensure_namespace_kernel, ensure_vlan_kernel};
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
-    /// Plugin A (default: the reference `vlan` next to this binary).
+    /// Plugin A (default: `vlan` next to this binary, else /opt/cni/bin/vlan, else the first
+    /// `vlan` in CNI_PATH).
     #[arg(long, value_name = "PATH")]
     plugin: Option<PathBuf>,
     /// Plugin B, measured in turn with A (default: /usr/lib/cni/vlan when it exists).

@@ -11,7 +11,8 @@ use crate::uml::{KernelChoice, ensure_vlan_kernel};
 
 #[derive(Debug, clap::Args)]
 pub struct FuzzArgs {
-    /// The plugin under test (default: the reference `vlan` next to this binary).
+    /// The plugin under test (default: `vlan` next to this binary, else /opt/cni/bin/vlan, else
+    /// the first `vlan` in CNI_PATH).
     #[arg(long, value_name = "PATH")]
     plugin: Option<PathBuf>,
     /// Generated cases.

@@ -69,12 +69,17 @@ pub fn write<T: Serialize>(
 
 /// `harness`: `cni-conform`, linked into the script's `CNI_PATH` as the fixture plugins.
 fn script_text(title: &str, plugin: &Path, harness: &Path, steps: &[Step]) -> String {
+    // ci/uml-run exists in a clone only; an installed cni-conform has no command that runs a
+    // script inside User-Mode Linux.
+    let without_vlan = crate::source_tree::advice(
+        "on a kernel without, run it inside User-Mode Linux:\n#   ci/uml-run bash {this folder}/reproduce.sh",
+        "on a kernel without, run it inside User-Mode Linux:\n#   cni-conform kernel-run -- bash {this folder}/reproduce.sh",
+    );
     let mut text = format!(
         r#"#!/bin/bash
 # cni-conform fuzz reproducer: {title}
 # Rebuilds the fuzz sandbox under {WORK_DIR} and replays the plugin executions below.
-# Needs root and a kernel with 802.1Q; on a kernel without, run it inside User-Mode Linux:
-#   ci/uml-run bash {{this folder}}/reproduce.sh
+# Needs root and a kernel with 802.1Q; {without_vlan}
 # PLUGIN=/other/binary bash reproduce.sh replays against another plugin.
 set -u
 here=$(cd "$(dirname "${{BASH_SOURCE[0]}}")" && pwd)

@@ -1,4 +1,4 @@
-//! `report.json`: the whole run, machine-readable (schema in the README, "JSON report").
+//! `report.json`: the whole run, machine-readable (schema in docs/reports.md, "JSON report schema").
 
 use std::io;
 use std::path::{Path, PathBuf};

@@ -127,12 +127,12 @@ pub fn reference_plugin() -> Result<PathBuf, String> {
     Ok(plugin)
 }
 
-/// The plugin a command measures or checks: its `--plugin` argument, else the reference
-/// plugin; as a canonical path either way.
+/// The plugin a command measures or checks: its `--plugin` argument, else the installed one
+/// ([`super::plugin_lookup`]); as a canonical path either way.
 pub fn plugin_argument(given: Option<PathBuf>) -> Result<PathBuf, String> {
     let plugin = match given {
         Some(path) => path,
-        None => reference_plugin()?,
+        None => super::plugin_lookup::default_plugin()?,
     };
     std::fs::canonicalize(&plugin).map_err(|e| format!("--plugin {}: {e}", plugin.display()))
 }

@@ -90,11 +90,13 @@ impl LibcniDriver {
                 let cache = std::env::var_os("CNI_CONFORM_CACHE")
                     .map_or_else(|| PathBuf::from("/var/cache/cni-conform"), PathBuf::from);
                 let path = cache.join("libcni/current/libcni-driver");
-                LibcniDriver::at(&path).map_err(|e| {
-                    format!(
-                        "{e}; build the driver with ci/libcni-build (or point {DRIVER_ENV} at one)"
-                    )
-                })
+                // Releases do not ship the driver: outside a clone there is no ci/libcni-build.
+                let advice = if crate::source_tree::source_tree().is_some() {
+                    format!("build the driver with ci/libcni-build (or point {DRIVER_ENV} at one)")
+                } else {
+                    format!("releases do not ship the libcni driver: point {DRIVER_ENV} at one")
+                };
+                LibcniDriver::at(&path).map_err(|e| format!("{e}; {advice}"))
             }
         }
     }

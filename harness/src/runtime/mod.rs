@@ -4,6 +4,7 @@
 //! - [`attachment`]: the runtime's description of one attachment (libcni `RuntimeConf`).
 //! - [`conflist`]: loading and validating a configuration list, version selection.
 //! - [`cni_path`]: where plugins are looked up (`CNI_PATH`) and the fixture plugins' folder.
+//! - [`plugin_lookup`]: which plugin is tested when `--plugin` is not given.
 //! - [`command`]: the CNI verbs.
 //! - [`output`]: what a finished process left: exit status and raw bytes.
 //! - [`exec`]: one plugin execution in a netns, with timeout, exit status, wall time and peak RSS.
@@ -27,6 +28,7 @@ pub mod exec;
 pub mod libcni;
 pub mod outcome;
 pub mod output;
+pub mod plugin_lookup;
 
 pub use attachment::{Attachment, AttachmentKey};
 pub use cache::{CachedAttachment, ResultCache};

@@ -34,7 +34,7 @@ pub const INTERFACE_MTU: &str = "contract.result.interface-mtu";
 /// says what its well-known codes mean ("Error codes 0-99 are reserved for well-known errors.
 /// Values of 100+ can be freely used for plugin specific errors", Section 5: Error) but never
 /// requires a plugin to answer a particular one, so which code a failure gets is the reference
-/// contract's (README, "Error codes"). The spec clause still fails if the step does not fail.
+/// contract's (docs/error-codes.md). The spec clause still fails if the step does not fail.
 pub const ERROR_CODE: &str = "contract.errors.code";
 /// Code 4 is "Invalid necessary environment variables, like CNI_COMMAND, CNI_CONTAINERID, etc.
 /// The error message must contain the names of invalid variables" (Section 5: Error): a plugin

@@ -1,5 +1,5 @@
 //! Declarative scenarios: one behaviour per YAML file in `scenarios/`, with network
-//! configurations and expected states in `fixtures/`. See the README's "Scenario format".
+//! configurations and expected states in `fixtures/`. See docs/scenario-format.md.
 
 pub mod builtin_clauses;
 pub mod bundled;

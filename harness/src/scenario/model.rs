@@ -1,5 +1,5 @@
-//! The scenario file format (YAML, one behaviour per file). Documented for users in the README,
-//! section "Scenario format"; every type here rejects unknown keys so a typo is an error with a
+//! The scenario file format (YAML, one behaviour per file). Documented for users in
+//! docs/scenario-format.md; every type here rejects unknown keys so a typo is an error with a
 //! line number, not a silently ignored expectation.
 
 use std::collections::BTreeMap;
