@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use cni_types::CniVersion;
 
-use super::table::failure_tag;
+use super::labels::failure_tag;
 use crate::scenario::{CaseReport, CaseStatus, Failure, SuiteReport};
 
 /// How a group counts, in the order a reader needs them.

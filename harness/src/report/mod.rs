@@ -8,6 +8,7 @@ use crate::scenario::SuiteReport;
 pub mod grouped;
 pub mod json;
 pub mod junit;
+pub mod labels;
 pub mod markdown;
 pub mod reproducer;
 pub mod table;

@@ -19,7 +19,7 @@ use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use super::table::{execution_of, failure_tag, level_name};
+use super::labels::{execution_of, failure_tag, level_name};
 use crate::fixtures::personality::FIXTURE_PLUGINS;
 use crate::runtime::{Execution, ExitStatus, harness_binary};
 use crate::scenario::model::Step;

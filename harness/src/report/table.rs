@@ -10,12 +10,11 @@ use std::path::Path;
 use cni_types::CniVersion;
 
 use super::grouped::{self, Kind};
+pub use super::labels::{clause_label, command_label, execution_of, failure_tag, level_name};
 use super::reproducer;
-use crate::runtime::Execution;
+
 use crate::scenario::verdict::failing_source;
-use crate::scenario::{
-    CaseReport, CaseStatus, Failure, Feature, Level, Profile, Source, SuiteReport,
-};
+use crate::scenario::{CaseReport, CaseStatus, Failure, Feature, Profile, Source, SuiteReport};
 
 /// How much the terminal shows, and where the reproducers went.
 #[derive(Debug, Clone, Default)]
@@ -325,47 +324,6 @@ pub fn skipped_summary(report: &SuiteReport) -> String {
     )
 }
 
-/// `MUST` or `SHOULD`, as scenario files write it.
-pub fn level_name(level: Level) -> &'static str {
-    match level {
-        Level::Must => "MUST",
-        Level::Should => "SHOULD",
-    }
-}
-
-/// A failure's clause with its source (and CNI SPEC section) and level, e.g.
-/// `spec.del.cleanup (spec, Section 2: Execution Protocol (DEL), MUST)`.
-pub fn clause_label(f: &Failure) -> String {
-    match &f.section {
-        Some(section) => format!(
-            "{} ({}, {section}, {})",
-            f.clause,
-            f.source.name(),
-            level_name(f.level)
-        ),
-        None => format!(
-            "{} ({}, {})",
-            f.clause,
-            f.source.name(),
-            level_name(f.level)
-        ),
-    }
-}
-
-/// How a failure counts under the report's profile: `FAIL`, `DIFFERS` (a reference MUST
-/// clause under the spec profile), `WARN` (SHOULD), or `MEMBER` (another member of the chain
-/// broke it: that member's, never the plugin under test's).
-pub fn failure_tag(report: &SuiteReport, f: &Failure) -> &'static str {
-    if !f.is_plugin_under_test() {
-        return "MEMBER";
-    }
-    match f.level {
-        Level::Should => "WARN",
-        Level::Must if report.judgement.profile.decides(f.source) => "FAIL",
-        Level::Must => "DIFFERS",
-    }
-}
-
 /// What shows a failure under its message: the expected vs actual (at most `diff_lines`) and
 /// the stderr of the execution it points at (at most `stderr_lines`), indented.
 fn evidence(case: &CaseReport, f: &Failure, diff_lines: usize, stderr_lines: usize) -> String {
@@ -388,18 +346,6 @@ fn evidence(case: &CaseReport, f: &Failure, diff_lines: usize, stderr_lines: usi
         }
     }
     out
-}
-
-/// `CNI_COMMAND` as the execution got it, for reports.
-pub fn command_label(exec: &Execution) -> &str {
-    exec.command_sent
-        .as_deref()
-        .unwrap_or("without CNI_COMMAND")
-}
-
-/// The plugin execution a failure points at, if it has one.
-pub fn execution_of<'a>(case: &'a CaseReport, failure: &Failure) -> Option<&'a Execution> {
-    failure.execution.and_then(|i| case.executions.get(i))
 }
 
 /// Every failure and warning, case by case (`--verbose`).

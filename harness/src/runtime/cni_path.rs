@@ -127,16 +127,6 @@ pub fn reference_plugin() -> Result<PathBuf, String> {
     Ok(plugin)
 }
 
-/// The plugin a command measures or checks: its `--plugin` argument, else the installed one
-/// ([`super::plugin_lookup`]); as a canonical path either way.
-pub fn plugin_argument(given: Option<PathBuf>) -> Result<PathBuf, String> {
-    let plugin = match given {
-        Some(path) => path,
-        None => super::plugin_lookup::default_plugin()?,
-    };
-    std::fs::canonicalize(&plugin).map_err(|e| format!("--plugin {}: {e}", plugin.display()))
-}
-
 /// The `cni-conform` executable, which is also the fixture plugins: this process's own
 /// executable, or, for a test binary in cargo's `target/<profile>/deps/`, the `cni-conform`
 /// cargo builds in `target/<profile>/`.

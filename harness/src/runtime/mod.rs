@@ -34,9 +34,7 @@ pub use attachment::{Attachment, AttachmentKey};
 pub use cache::{CachedAttachment, ResultCache};
 pub use chain::{ChainError, ChainRun, PluginFailure, PluginId, Runtime};
 pub use choice::{ListRuntime, RuntimeChoice, RuntimeInfo};
-pub use cni_path::{
-    CniPath, FindError, harness_binary, link_fixture_plugins, plugin_argument, reference_plugin,
-};
+pub use cni_path::{CniPath, FindError, harness_binary, link_fixture_plugins, reference_plugin};
 pub use command::{CniCommand, UnknownCommand};
 pub use conflist::{ConfigError, NetworkConfigList, PluginConfig};
 pub use exec::{ExecRequest, Execution, MemoryAccounting, execute};
@@ -45,3 +43,4 @@ pub use outcome::{
     Finding, Outcome, PluginResult, SuccessOutput, VersionInfo, Violation, ViolationKind,
 };
 pub use output::{ExitStatus, RawBytes};
+pub use plugin_lookup::plugin_argument;

@@ -107,6 +107,16 @@ pub fn default_plugin() -> Result<PathBuf, String> {
     })
 }
 
+/// The plugin a command measures or checks: its `--plugin` argument, else the installed one
+/// ([`default_plugin`]); as a canonical path either way.
+pub fn plugin_argument(given: Option<PathBuf>) -> Result<PathBuf, String> {
+    let plugin = match given {
+        Some(path) => path,
+        None => default_plugin()?,
+    };
+    std::fs::canonicalize(&plugin).map_err(|e| format!("--plugin {}: {e}", plugin.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

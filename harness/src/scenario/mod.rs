@@ -10,6 +10,8 @@ mod judging;
 pub mod libcni_expressible;
 pub mod load;
 pub mod model;
+mod options;
+mod report;
 pub mod run;
 pub mod source;
 mod spec_rules;

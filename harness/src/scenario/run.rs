@@ -2,162 +2,27 @@
 //! run in its own fresh sandbox, in parallel up to `jobs`; the plugin's VERSION answer decides
 //! which versions run.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use cni_types::CniVersion;
-use serde::Serialize;
 
 use super::builtin_clauses::VERSION_REPLY;
 use super::case::run_case;
 use super::expect::Failure;
 use super::load::{Library, ScenarioFileError};
-use super::model::{Feature, Level, Scenario, Step};
+use super::model::{Feature, Level, Scenario};
 use super::states::StateOracle;
 use super::unlisted_version;
-use super::verdict::{self, CaseStatus, Declined, Judgement, Profile};
-use crate::kernel::{self, KernelInfo};
-use crate::runtime::{CniCommand, Execution, Outcome, RuntimeChoice, RuntimeInfo, SuccessOutput};
+use super::verdict::{self, CaseStatus};
+use crate::kernel::{self};
+use crate::runtime::{CniCommand, Outcome, SuccessOutput};
 use crate::topology::Topology;
 
-/// What to run and against which plugin.
-#[derive(Debug, Clone)]
-pub struct SuiteOptions {
-    /// The plugin under test; conflists name it by `plugin_type`.
-    pub plugin: PathBuf,
-    pub plugin_type: String,
-    /// Searched right after the plugin under test, before the fixture and system folders.
-    pub extra_cni_path: Vec<PathBuf>,
-    /// Glob (`*`, `?`) or plain substring matched against scenario ids.
-    pub filter: Option<String>,
-    /// Only these versions (default: every version the plugin supports).
-    pub versions: Option<Vec<CniVersion>>,
-    pub skip_features: Vec<Feature>,
-    pub jobs: usize,
-    /// Per plugin execution.
-    pub timeout: Duration,
-    /// Profile and required capabilities the cases are judged by.
-    pub judgement: Judgement,
-    /// What performs the list operations: our runtime or libcni (`--runtime`).
-    pub runtime: RuntimeChoice,
-}
-
-impl SuiteOptions {
-    /// Every scenario at every version the plugin supports, as type `vlan`, judged by the
-    /// reference profile (every clause decides), two jobs and 60 s per execution: what the
-    /// test suites start from and then narrow.
-    pub fn reference(plugin: impl Into<PathBuf>) -> SuiteOptions {
-        SuiteOptions {
-            plugin: plugin.into(),
-            plugin_type: "vlan".into(),
-            extra_cni_path: vec![],
-            filter: None,
-            versions: None,
-            skip_features: vec![],
-            jobs: 2,
-            timeout: Duration::from_secs(60),
-            judgement: Judgement {
-                profile: Profile::Reference,
-                required_features: vec![],
-            },
-            runtime: RuntimeChoice::Ours,
-        }
-    }
-}
-
-/// One scenario at one CNI version.
-#[derive(Debug, Serialize)]
-pub struct CaseReport {
-    pub scenario: String,
-    pub version: CniVersion,
-    #[serde(flatten)]
-    pub status: CaseStatus,
-    /// MUST failures and SHOULD warnings, in step order.
-    pub failures: Vec<Failure>,
-    /// Set when the plugin declined a capability of the scenario cleanly, whatever the profile
-    /// made of it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub declined: Option<Declined>,
-    pub executions: Vec<Execution>,
-    pub duration_ms: u128,
-    /// For reproducers: the sandbox the case ran in.
-    pub topology: Topology,
-    pub pod: String,
-    /// The sandbox's folder (gone now): the parent of its netns files, and what `${SANDBOX}`
-    /// stood for; `None` when no sandbox was made.
-    pub sandbox_dir: Option<PathBuf>,
-    /// The steps that ran, in order, with the executions each made: what a reproducer replays.
-    pub steps: Vec<StepRecord>,
-}
-
-/// One step as it ran.
-#[derive(Debug, Clone, Serialize)]
-pub struct StepRecord {
-    /// As failures name it, e.g. `3 (del)`.
-    pub label: String,
-    pub step: Step,
-    /// Indices into the case's executions.
-    pub executions: std::ops::Range<usize>,
-}
-
-impl CaseReport {
-    pub fn warnings(&self) -> impl Iterator<Item = &Failure> {
-        self.failures.iter().filter(|f| f.level == Level::Should)
-    }
-
-    /// An unsupported case keeps no failure records: the plugin declined cleanly, and what the
-    /// refusal broke is in `declined`, not a failure to report.
-    pub fn forget_failures_if_unsupported(&mut self) {
-        if matches!(self.status, CaseStatus::Unsupported { .. }) {
-            self.failures.clear();
-        }
-    }
-
-    /// Whether this case ran (was not skipped), so a verdict applies.
-    pub fn ran(&self) -> bool {
-        !matches!(self.status, CaseStatus::Skip { .. })
-    }
-}
-
-#[derive(Debug, Serialize)]
-pub struct SuiteReport {
-    /// What the statuses mean: the profile and the required capabilities.
-    pub judgement: Judgement,
-    pub kernel: KernelInfo,
-    /// Which runtime performed the steps (and libcni's version when it was libcni).
-    pub runtime: RuntimeInfo,
-    pub plugin: PathBuf,
-    /// What the plugin answered to VERSION.
-    pub plugin_versions: Vec<String>,
-    pub cases: Vec<CaseReport>,
-    pub scenario_errors: Vec<String>,
-    /// Why part of what was asked for was judged by nothing: every selected case skipped, or
-    /// every case of a version asked for with `--versions`. Such a run does not pass.
-    pub unjudged: Vec<String>,
-    pub duration_ms: u128,
-}
-
-impl SuiteReport {
-    /// Non-zero exit iff a MUST clause failed, a scenario file could not be used, or what was
-    /// asked for went unjudged.
-    pub fn passed(&self) -> bool {
-        self.scenario_errors.is_empty()
-            && self.unjudged.is_empty()
-            && self.cases.iter().all(|c| c.status != CaseStatus::Fail)
-    }
-
-    /// The same run judged by another profile (or other required capabilities): the failures
-    /// stay, the statuses follow the new judgement.
-    pub fn judged(mut self, judgement: Judgement) -> SuiteReport {
-        for case in self.cases.iter_mut().filter(|c| c.ran()) {
-            case.status = verdict::status(&case.failures, case.declined.as_ref(), &judgement);
-        }
-        self.judgement = judgement;
-        self
-    }
-}
+pub use super::options::SuiteOptions;
+pub use super::report::{CaseReport, StepRecord, SuiteReport};
 
 /// Progress as cases start and end, for the terminal.
 pub enum Progress<'a> {

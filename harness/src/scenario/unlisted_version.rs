@@ -10,7 +10,7 @@ use serde_json::json;
 use super::builtin_clauses::ALL_VERSIONS;
 use super::expect::Failure;
 use super::model::{Level, NetworkSource, Scenario};
-use super::run::CaseReport;
+use super::report::CaseReport;
 use super::verdict::{self, Judgement};
 
 /// The id the probe's cases carry in reports (`--filter` selects it like a scenario's).
