@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
-use super::table::{clause_label, execution_of, feature_names};
+use super::table::{clause_label, command_label, execution_of, feature_names};
 use crate::scenario::{CaseReport, CaseStatus, Failure, Level, SuiteReport};
 
 /// The suite holding scenario files that could not be loaded.
@@ -69,11 +69,13 @@ pub fn to_junit(report: &SuiteReport) -> Report {
 
 fn test_case(report: &SuiteReport, case: &CaseReport) -> TestCase {
     let profile = report.judgement.profile;
-    let (musts, differences): (Vec<&Failure>, Vec<&Failure>) = case
+    let (own, members): (Vec<&Failure>, Vec<&Failure>) = case
         .failures
         .iter()
         .filter(|f| f.level == Level::Must)
-        .partition(|f| profile.decides(f.source));
+        .partition(|f| f.is_plugin_under_test());
+    let (musts, differences): (Vec<&Failure>, Vec<&Failure>) =
+        own.into_iter().partition(|f| profile.decides(f.source));
     let status = match &case.status {
         CaseStatus::Pass | CaseStatus::Differs => TestCaseStatus::success(),
         CaseStatus::Unsupported { features, reason } => {
@@ -123,6 +125,12 @@ fn test_case(report: &SuiteReport, case: &CaseReport) -> TestCase {
             describe_all(case, &differences)
         ));
     }
+    if !members.is_empty() {
+        out.push(format!(
+            "Failures of other chain members (theirs, not the plugin under test's):\n{}",
+            describe_all(case, &members)
+        ));
+    }
     if !warnings.is_empty() {
         out.push(format!(
             "SHOULD warnings (not failures):\n{}",
@@ -145,8 +153,13 @@ fn describe_all(case: &CaseReport, failures: &[&Failure]) -> String {
 }
 
 fn describe(case: &CaseReport, f: &Failure) -> String {
+    let member = f
+        .member
+        .as_ref()
+        .map(|m| format!("member {m}\n"))
+        .unwrap_or_default();
     let mut out = format!(
-        "clause {}\nstep {}\n{}\n",
+        "clause {}\nstep {}\n{member}{}\n",
         clause_label(f),
         f.step,
         f.message
@@ -161,7 +174,7 @@ fn describe(case: &CaseReport, f: &Failure) -> String {
                 out,
                 "plugin stderr ({} {}):\n{}",
                 exec.plugin,
-                exec.command,
+                command_label(exec),
                 stderr.trim_end()
             );
         }
@@ -288,6 +301,38 @@ mod tests {
                 .as_deref()
                 .is_some_and(|o| o.starts_with("SHOULD warnings") && o.contains("vague")),
             "{warned:?}"
+        );
+    }
+
+    #[test]
+    fn another_members_failure_is_told_apart_and_fails_nothing() {
+        let mut passed = case("interop-ptp-vlans", CniVersion::V1_0_0, CaseStatus::Pass);
+        passed.failures = vec![Failure {
+            member: Some(crate::scenario::expect::ChainMember {
+                plugin_type: "ptp".into(),
+                position: 1,
+                under_test: false,
+            }),
+            ..failure(
+                "spec.check.later-plugins",
+                Level::Must,
+                "Failed to match addr",
+            )
+        }];
+        let xml = to_junit(&suite(vec![passed], vec![])).to_string().unwrap();
+        let junit = Report::deserialize_from_str(&xml).unwrap();
+        let case = &junit.test_suites[0].test_cases[0];
+        assert!(
+            matches!(case.status, TestCaseStatus::Success { .. }),
+            "{xml}"
+        );
+        assert!(
+            case.system_out
+                .as_deref()
+                .is_some_and(|o| o.starts_with("Failures of other chain members")
+                    && o.contains("member ptp (position 1)")
+                    && o.contains("Failed to match addr")),
+            "{xml}"
         );
     }
 
