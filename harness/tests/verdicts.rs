@@ -135,6 +135,19 @@ fn a_check_that_fails_right_after_add_fails_the_spec_clause_in_every_mode() {
             );
         }
     }
+    // In chained-seed the second vlan added eth0.4 after the failing first one (position 2):
+    // the suite asks it again, once, with only its own ADD result, and it still fails, so the
+    // rule is CHECK after ADD, not later plugins.
+    let chained = case(&report, "chained-seed", CniVersion::V1_1_0);
+    let checks_of_position_2 = chained
+        .executions
+        .iter()
+        .filter(|e| e.command_sent.as_deref() == Some("CHECK") && e.member == Some(1))
+        .count();
+    assert_eq!(
+        checks_of_position_2, 2,
+        "the list's CHECK and one asked again"
+    );
 }
 
 /// A library with the bundled fixtures and one scenario of the test's own.

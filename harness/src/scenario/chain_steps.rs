@@ -86,7 +86,13 @@ impl Case<'_> {
             .check(&world.list, &world.attachment);
         let error = run.outcome.err();
         let mut diagnostics = Vec::new();
-        let culprit_clause = match error.as_ref().and(run.executions.last()) {
+        // Another member's failure is judged here; the plugin under test's below, as the
+        // step's deciding execution (once: asking a member again is an execution of its own).
+        let culprit_clause = match error
+            .as_ref()
+            .and(run.executions.last())
+            .filter(|failed| !self.is_under_test(failed))
+        {
             Some(failed) => self.check_rule(world, failed, &mut diagnostics)?,
             None => None,
         };
