@@ -5,7 +5,8 @@
 use std::io;
 
 use futures_util::TryStreamExt;
-use rtnetlink::{LinkVeth, LinkVlan};
+use rtnetlink::packet_route::link::{IpVlanMode, MacVlanMode};
+use rtnetlink::{LinkBridge, LinkDummy, LinkIpVlan, LinkMacVlan, LinkVeth, LinkVlan};
 
 use crate::netns::Netns;
 use crate::source_tree;
@@ -127,21 +128,113 @@ async fn create_probe_links(handle: &rtnetlink::Handle) -> Result<(), rtnetlink:
         .add(LinkVeth::new("probe0", "probe1").build())
         .execute()
         .await?;
-    let parent = handle
-        .link()
-        .get()
-        .match_name("probe0")
-        .execute()
-        .try_next()
-        .await?
-        .map(|m| m.header.index)
-        .unwrap_or(0);
+    let parent = link_index(handle, "probe0").await?;
     handle
         .link()
         .add(LinkVlan::new("probe0.9", parent, 9).build())
         .execute()
         .await?;
     Ok(())
+}
+
+/// A kind of link a plugin type makes; a pack lists those its type needs (`kernel:` in its
+/// pack.yaml) and the suite probes them before its cases run.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkKind {
+    Vlan,
+    Veth,
+    Macvlan,
+    Ipvlan,
+    Bridge,
+    Dummy,
+    /// A tap device: /dev/net/tun.
+    Tap,
+}
+
+impl LinkKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            LinkKind::Vlan => "vlan",
+            LinkKind::Veth => "veth",
+            LinkKind::Macvlan => "macvlan",
+            LinkKind::Ipvlan => "ipvlan",
+            LinkKind::Bridge => "bridge",
+            LinkKind::Dummy => "dummy",
+            LinkKind::Tap => "tap",
+        }
+    }
+
+    /// The kernel module that provides it (what ci/uml-run loads inside User-Mode Linux).
+    pub fn module(self) -> &'static str {
+        match self {
+            LinkKind::Vlan => "8021q",
+            LinkKind::Tap => "tun",
+            other => other.name(),
+        }
+    }
+}
+
+/// The kinds of `kinds` this kernel cannot make, each with the kernel's answer: tried in a
+/// throwaway namespace, in-process (a tap is /dev/net/tun opened).
+pub fn missing_link_kinds(kinds: &[LinkKind]) -> Result<Vec<(LinkKind, String)>, String> {
+    let no_privilege = |e: io::Error| VlanSupportError::NoPrivilege(e).to_string();
+    let dir = tempfile::tempdir().map_err(no_privilege)?;
+    let ns = Netns::create("probe", &dir.path().join("probe")).map_err(no_privilege)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(no_privilege)?;
+    runtime.block_on(async {
+        let handle = ns.handle().map_err(|e| e.to_string())?;
+        handle
+            .link()
+            .add(LinkVeth::new("probe0", "probe1").build())
+            .execute()
+            .await
+            .map_err(|e| format!("cannot make the veth pair every pack needs: {e}"))?;
+        let parent = link_index(&handle, "probe0").await.map_err(|e| e.to_string())?;
+        let mut missing = Vec::new();
+        for (n, kind) in kinds.iter().enumerate() {
+            let name = format!("probe{}", n + 2);
+            let message = match kind {
+                LinkKind::Veth => continue,
+                LinkKind::Vlan => LinkVlan::new(&name, parent, 9).build(),
+                LinkKind::Macvlan => LinkMacVlan::new(&name, parent, MacVlanMode::Bridge).build(),
+                LinkKind::Ipvlan => LinkIpVlan::new(&name, parent, IpVlanMode::L2).build(),
+                LinkKind::Bridge => LinkBridge::new(&name).build(),
+                LinkKind::Dummy => LinkDummy::new(&name).build(),
+                LinkKind::Tap => {
+                    if let Err(e) = std::fs::OpenOptions::new()
+                        .read(true)
+                        .write(true)
+                        .open("/dev/net/tun")
+                    {
+                        missing.push((*kind, format!("/dev/net/tun: {e}")));
+                    }
+                    continue;
+                }
+            };
+            if let Err(e) = handle.link().add(message).execute().await {
+                missing.push((*kind, e.to_string()));
+            }
+        }
+        Ok(missing)
+    })
+}
+
+async fn link_index(handle: &rtnetlink::Handle, name: &str) -> Result<u32, rtnetlink::Error> {
+    Ok(handle
+        .link()
+        .get()
+        .match_name(name.to_string())
+        .execute()
+        .try_next()
+        .await?
+        .map(|m| m.header.index)
+        .unwrap_or(0))
 }
 
 /// For tests that need a VLAN: fails (never skips) with what to do when the kernel lacks one.

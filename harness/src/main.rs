@@ -10,6 +10,7 @@ use cni_conform::fixtures::personality::Personality;
 use cni_conform::fixtures::preflight::check_harness;
 use cni_conform::report;
 use cni_conform::report::table::{RenderOptions, level_name};
+use cni_conform::runtime::plugin_lookup::DEFAULT_PLUGIN_NAME;
 use cni_conform::runtime::{RuntimeChoice, plugin_argument};
 use cni_conform::scenario::{
     Feature, Judgement, Level, Library, Profile, Progress, Source, StateOracle, StoredStates,
@@ -20,7 +21,7 @@ use cni_conform::scenario::{
     run_suite,
 };
 use cni_conform::snapshot::Snapshot;
-use cni_conform::uml::{KernelChoice, ensure_vlan_kernel};
+use cni_conform::uml::{KernelChoice, ensure_link_kinds, ensure_vlan_kernel};
 use cni_types::CniVersion;
 
 #[derive(Parser)]
@@ -52,6 +53,10 @@ enum Command {
         scenario: String,
         #[arg(long, value_name = "DIR")]
         scenarios: Option<PathBuf>,
+        /// The type a pack's scenario is shown for: its network and node as `run` makes
+        /// them for that type (a core scenario runs for every type).
+        #[arg(long, default_value = DEFAULT_PLUGIN_NAME, value_name = "TYPE")]
+        plugin_type: String,
     },
     /// Print the kernel this would run on (native or User-Mode Linux) and whether it makes VLANs.
     Kernel,
@@ -98,13 +103,15 @@ enum Command {
 
 #[derive(clap::Args)]
 struct RunArgs {
-    /// The VLAN plugin binary under test (default: `vlan` next to this binary, else
+    /// The plugin binary under test (default: `vlan` next to this binary, else
     /// /opt/cni/bin/vlan, else the first `vlan` in CNI_PATH).
     #[arg(long, value_name = "PATH")]
     plugin: Option<PathBuf>,
-    /// The `type` the scenario configurations use for the plugin under test.
-    #[arg(long, default_value = "vlan", value_name = "TYPE")]
-    plugin_type: String,
+    /// The plugin's type, which picks the packs that run (the core pack and the type's own;
+    /// `cni-conform list` shows them): vlan, macvlan, ipvlan, bridge, ptp, host-device, tap,
+    /// dummy. Default: the plugin's file name, when it is one of those.
+    #[arg(long, value_name = "TYPE")]
+    plugin_type: Option<String>,
     /// Extra plugin folders searched before the fixture and system folders (colon-separated).
     #[arg(long, value_name = "DIRS")]
     cni_path: Option<String>,
@@ -168,7 +175,8 @@ fn main() -> ExitCode {
         Command::Explain {
             scenario,
             scenarios,
-        } => library(scenarios).and_then(|l| explain(&l, &scenario)),
+            plugin_type,
+        } => library(scenarios).and_then(|l| explain(&l, &scenario, &plugin_type)),
         Command::Bench(args) => cni_conform::bench::cli::run(args),
         Command::Fuzz(args) => cni_conform::fuzz::cli::run(args),
         Command::FetchUml { refresh } => cni_conform::uml::fetch_uml(refresh),
@@ -255,6 +263,10 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
     if args.jobs == 0 {
         return Err("--jobs must be at least 1".into());
     }
+    let plugin_type = {
+        let library = library(args.scenarios.clone())?;
+        plugin_type(args.plugin_type, args.plugin.as_deref(), &library)?
+    };
     let plugin = plugin_argument(args.plugin)?;
     if let Some(dir) = args.scenarios.as_deref().filter(|d| !d.is_dir()) {
         return Err(format!("--scenarios {}: not a folder", dir.display()));
@@ -273,14 +285,14 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("--report-dir {}: {e}", dir.display()))?;
     }
     check_harness()?;
-    ensure_vlan_kernel(args.kernel)?;
+    ensure_link_kinds(args.kernel, &plugin_type.kernel)?;
     // After a re-run under UML, which exits without unwinding: the bundled files' folder is
     // removed when `library` goes.
     let library = library(args.scenarios)?;
 
     let options = SuiteOptions {
         plugin,
-        plugin_type: args.plugin_type,
+        plugin_type: plugin_type.name,
         extra_cni_path,
         filter: args.filter,
         versions,
@@ -332,6 +344,53 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
     })
 }
 
+/// The type `run` tests, and the link kinds its kernel must make.
+struct PluginType {
+    name: String,
+    kernel: Vec<cni_conform::kernel::LinkKind>,
+}
+
+/// `--plugin-type`, else the plugin's file name (as given, before symlinks are followed: a
+/// `vlan` that links to a versioned file is still a vlan), else `vlan` for the default plugin;
+/// a type must have a pack unless the scenarios folder has none.
+fn plugin_type(
+    given: Option<String>,
+    plugin: Option<&std::path::Path>,
+    library: &Library,
+) -> Result<PluginType, String> {
+    let (packs, _) = library.packs();
+    let known = |name: &str| packs.types.is_empty() || packs.types.contains_key(name);
+    let name = match given {
+        Some(name) if known(&name) => name,
+        Some(name) => {
+            return Err(format!(
+                "--plugin-type: {}",
+                cni_conform::scenario::load::unknown_type(&name, &packs)
+            ));
+        }
+        None => {
+            let from_file = plugin
+                .and_then(|p| p.file_name())
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| DEFAULT_PLUGIN_NAME.to_string());
+            if !known(&from_file) {
+                return Err(format!(
+                    "--plugin-type is needed: the plugin's file name {from_file:?} is not a \
+                     type with a pack; one of {}",
+                    packs.type_names().join(", ")
+                ));
+            }
+            from_file
+        }
+    };
+    let kernel = packs
+        .types
+        .get(&name)
+        .map(|p| p.kernel.clone())
+        .unwrap_or_default();
+    Ok(PluginType { name, kernel })
+}
+
 /// `kernel-run`: the command on a kernel that makes 802.1Q links, with
 /// `CNI_CONFORM_KERNEL_RUN=1` so a reproducer knows not to ask again.
 fn kernel_run(kernel: KernelChoice, command: &[std::ffi::OsString]) -> Result<ExitCode, String> {
@@ -367,11 +426,39 @@ impl StateOracle for PrintingStates<'_> {
 }
 
 fn list(library: &Library) -> Result<ExitCode, String> {
+    let (packs, _) = library.packs();
     let (scenarios, errors) = library.load_all();
+    let count = |pack: &str| scenarios.iter().filter(|s| s.pack == pack).count();
+    if !packs.types.is_empty() {
+        println!("packs (`run` runs the core pack and the plugin type's own)");
+        if let Some(core) = &packs.core {
+            println!("  {core}: {} scenarios, every type", count(core));
+        }
+        for pack in packs.types.values() {
+            let kernel: Vec<String> = pack
+                .kernel
+                .iter()
+                .map(|k| format!("{} (module {})", k.name(), k.module()))
+                .collect();
+            println!(
+                "  {}: {} scenarios; kernel: {}; reference contract: {}\n    {}",
+                pack.plugin_type,
+                count(&pack.plugin_type),
+                if kernel.is_empty() { "-".into() } else { kernel.join(", ") },
+                pack.reference_contract.as_deref().unwrap_or("none (spec and suite clauses only)"),
+                pack.description.trim()
+            );
+        }
+    }
     for s in &scenarios {
         let versions: Vec<&str> = applicable_versions(s).iter().map(|v| v.as_str()).collect();
         let features: Vec<&str> = s.features.iter().map(|f| f.name()).collect();
-        println!("{}\n  {}", s.id, s.description);
+        let pack = if s.pack.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", s.pack)
+        };
+        println!("{}{pack}\n  {}", s.id, s.description);
         for c in &s.clauses {
             print_clause(&c.id, c.level, c.section.as_deref());
         }
@@ -451,7 +538,7 @@ fn print_clause(id: &str, level: Level, section: Option<&str>) {
 
 /// `explain SCENARIO`, `explain SCENARIO@VERSION` (the form report lines use) or
 /// `explain CLAUSE`: from the scenarios built into this binary (or `--scenarios`).
-fn explain(library: &Library, id: &str) -> Result<ExitCode, String> {
+fn explain(library: &Library, id: &str, plugin_type: &str) -> Result<ExitCode, String> {
     if Source::of_clause(id).is_some() {
         return explain_clause(library, id);
     }
@@ -464,13 +551,17 @@ fn explain(library: &Library, id: &str) -> Result<ExitCode, String> {
         }
         None => (id, None),
     };
-    let path = library.scenarios_dir.join(format!("{name}.yaml"));
-    if !path.is_file() {
+    let selection = library.load_for(plugin_type)?;
+    let Some(scenario) = selection.scenarios.into_iter().find(|s| s.id == name) else {
+        if library.load_all().0.iter().any(|s| s.id == name) {
+            return Err(format!(
+                "{name} is in another type's pack; explain it with that --plugin-type"
+            ));
+        }
         return Err(format!(
             "no scenario {name:?} and no clause of that name (cni-conform list shows both)"
         ));
-    }
-    let scenario = library.load(&path).map_err(|e| e.to_string())?;
+    };
     let applies = applicable_versions(&scenario);
     if let Some(version) = version.filter(|v| !applies.contains(v)) {
         let applies: Vec<&str> = applies.iter().map(|v| v.as_str()).collect();

@@ -6,7 +6,7 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::process::{Command, ExitStatus};
 
-use crate::kernel::{self, UML_FETCH_SCRIPT, UML_RUN_SCRIPT};
+use crate::kernel::{self, LinkKind, UML_FETCH_SCRIPT, UML_RUN_SCRIPT};
 
 /// Which kernel to use, as the user asked (`--kernel` / `CNI_CONFORM_KERNEL`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -29,6 +29,39 @@ pub fn ensure_vlan_kernel(choice: KernelChoice) -> Result<(), String> {
         KernelChoice::Native => native_ok().map_err(|e| e.to_string()),
         KernelChoice::Auto if native_ok().is_ok() => Ok(()),
         KernelChoice::Auto => reexec_in_uml("this kernel lacks 802.1Q"),
+        KernelChoice::Uml => reexec_in_uml("--kernel uml"),
+    }
+}
+
+/// Like [`ensure_vlan_kernel`] for a plugin type that needs other link kinds (a pack's
+/// `kernel:`): this kernel when it makes every one of them, else User-Mode Linux, whose own
+/// modules provide them (ci/uml-run loads them).
+pub fn ensure_link_kinds(choice: KernelChoice, kinds: &[LinkKind]) -> Result<(), String> {
+    if kinds.is_empty() || kinds == [LinkKind::Vlan] {
+        return ensure_vlan_kernel(choice);
+    }
+    if kernel::inside_uml() {
+        return Ok(());
+    }
+    let native_ok = || -> Result<(), String> {
+        let missing = kernel::missing_link_kinds(kinds)?;
+        match missing.first() {
+            None => Ok(()),
+            Some((kind, why)) => Err(format!(
+                "this kernel ({}) cannot make {} links ({why}); load the {} module, or let \
+                 cni-conform boot User-Mode Linux (--kernel auto or uml)",
+                kernel::current().release,
+                kind.name(),
+                kind.module()
+            )),
+        }
+    };
+    match choice {
+        KernelChoice::Native => native_ok(),
+        KernelChoice::Auto => match native_ok() {
+            Ok(()) => Ok(()),
+            Err(why) => reexec_in_uml(&why),
+        },
         KernelChoice::Uml => reexec_in_uml("--kernel uml"),
     }
 }

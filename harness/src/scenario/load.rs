@@ -9,6 +9,7 @@ use tempfile::TempDir;
 
 use super::builtin_clauses::builtin;
 use super::model::{NetworkSource, Scenario, Step};
+use super::pack::{CORE, PACK_FILE, PackFile, Packs, TypePack, UNDER_TEST};
 use super::source::Source;
 
 /// A scenario file that cannot be used, and why.
@@ -73,36 +74,159 @@ impl Library {
         self.fixtures_dir.join("states")
     }
 
-    /// Every `*.yaml` in the scenarios folder, sorted by name: the good ones and, separately,
-    /// the errors of the bad ones.
-    pub fn load_all(&self) -> (Vec<Scenario>, Vec<ScenarioFileError>) {
-        let mut files: Vec<PathBuf> = match std::fs::read_dir(&self.scenarios_dir) {
-            Ok(entries) => entries
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
-                .collect(),
-            Err(e) => {
-                return (
-                    vec![],
-                    vec![ScenarioFileError {
-                        file: self.scenarios_dir.clone(),
-                        line: None,
-                        column: None,
-                        message: format!("cannot read the scenarios folder: {e}"),
-                    }],
-                );
-            }
-        };
-        files.sort();
-        let mut good = vec![];
-        let mut bad = vec![];
-        for file in files {
-            match self.load(&file) {
-                Ok(s) => good.push(s),
-                Err(e) => bad.push(e),
+    /// The packs of the scenarios folder: `core/` and a folder per plugin type, each with a
+    /// pack.yaml ([`super::pack`]); a pack.yaml that cannot be used is an error of its own.
+    pub fn packs(&self) -> (Packs, Vec<ScenarioFileError>) {
+        let mut packs = Packs::default();
+        let mut errors = Vec::new();
+        for dir in self.pack_dirs() {
+            let name = dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let file = dir.join(PACK_FILE);
+            let parsed = std::fs::read_to_string(&file)
+                .map_err(|e| (None, format!("cannot read: {e}")))
+                .and_then(|text| {
+                    serde_yaml_ng::from_str::<PackFile>(&text).map_err(|e| {
+                        (e.location().map(|l| l.line()), e.to_string())
+                    })
+                });
+            let checked = parsed.and_then(|pack| {
+                if name == CORE {
+                    match pack.r#type {
+                        Some(t) => Err((None, format!("the core pack has no `type` (it runs for every type), not {t:?}"))),
+                        None => Ok(None),
+                    }
+                } else {
+                    TypePack::from_file(&name, pack).map(Some).map_err(|m| (None, m))
+                }
+            });
+            match checked {
+                Ok(None) => packs.core = Some(name),
+                Ok(Some(pack)) => {
+                    packs.types.insert(pack.plugin_type.clone(), pack);
+                }
+                Err((line, message)) => errors.push(ScenarioFileError {
+                    file,
+                    line,
+                    column: None,
+                    message,
+                }),
             }
         }
+        (packs, errors)
+    }
+
+    /// Folders of the scenarios folder holding a pack.yaml, sorted.
+    fn pack_dirs(&self) -> Vec<PathBuf> {
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(&self.scenarios_dir)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.join(PACK_FILE).is_file())
+            .collect();
+        dirs.sort();
+        dirs
+    }
+
+    /// Every scenario of every pack (and any file at the folder's top), as written: the good
+    /// ones and, separately, the errors of the bad ones, packs' own files included.
+    pub fn load_all(&self) -> (Vec<Scenario>, Vec<ScenarioFileError>) {
+        let (_, mut bad) = self.packs();
+        let mut good = vec![];
+        let mut folders = vec![(self.scenarios_dir.clone(), String::new())];
+        folders.extend(self.pack_dirs().into_iter().map(|d| {
+            let name = d
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            (d, name)
+        }));
+        for (folder, pack) in folders {
+            let files = match yaml_files(&folder) {
+                Ok(files) => files,
+                Err(e) => {
+                    bad.push(e);
+                    continue;
+                }
+            };
+            for file in files {
+                match self.load(&file) {
+                    Ok(mut s) => {
+                        s.pack = pack.clone();
+                        good.push(s)
+                    }
+                    Err(e) => bad.push(e),
+                }
+            }
+        }
+        let mut seen: std::collections::BTreeMap<String, PathBuf> = Default::default();
+        good.retain(|s| match seen.get(&s.id) {
+            Some(first) => {
+                bad.push(ScenarioFileError {
+                    file: s.path.clone(),
+                    line: None,
+                    column: None,
+                    message: format!(
+                        "scenario id {:?} is already {}: ids are file names and must be unique across packs",
+                        s.id,
+                        first.display()
+                    ),
+                });
+                false
+            }
+            None => {
+                seen.insert(s.id.clone(), s.path.clone());
+                true
+            }
+        });
         (good, bad)
+    }
+
+    /// What runs for a plugin of `plugin_type`: the core pack and the type's own, made concrete
+    /// for the type ([`TypePack::instantiate`]), plus any file at the folder's top. A folder
+    /// without packs (a user's own scenarios) runs as it is, for any type.
+    pub fn load_for(&self, plugin_type: &str) -> Result<Selection, String> {
+        let (packs, pack_errors) = self.packs();
+        let (scenarios, mut errors) = self.load_all();
+        errors.extend(pack_errors);
+        let pack = match packs.types.get(plugin_type) {
+            Some(pack) => Some(pack.clone()),
+            None if packs.types.is_empty() => None,
+            None => return Err(unknown_type(plugin_type, &packs)),
+        };
+        let mut selected = Vec::new();
+        for scenario in scenarios {
+            let wanted = scenario.pack.is_empty()
+                || packs.core.as_ref() == Some(&scenario.pack)
+                || scenario.pack == plugin_type;
+            if !wanted {
+                continue;
+            }
+            let path = scenario.path.clone();
+            let concrete = match &pack {
+                Some(pack) => pack.instantiate(scenario, &self.fixtures_dir),
+                None if names_under_test(&scenario, &self.fixtures_dir) => Err(format!(
+                    "the network names type {UNDER_TEST:?}, which only a pack.yaml's `minimal` can stand for"
+                )),
+                None => Ok(scenario),
+            };
+            match concrete {
+                Ok(s) => selected.push(s),
+                Err(message) => errors.push(ScenarioFileError {
+                    file: path,
+                    line: None,
+                    column: None,
+                    message,
+                }),
+            }
+        }
+        Ok(Selection {
+            pack,
+            scenarios: selected,
+            errors,
+        })
     }
 
     pub fn load(&self, file: &Path) -> Result<Scenario, ScenarioFileError> {
@@ -235,6 +359,53 @@ impl Step {
             | Step::DeleteNetns(_) => None,
         }
     }
+}
+
+/// What runs for one plugin type ([`Library::load_for`]).
+#[derive(Debug, Clone)]
+pub struct Selection {
+    /// The type's pack (none for a folder without packs).
+    pub pack: Option<TypePack>,
+    pub scenarios: Vec<Scenario>,
+    pub errors: Vec<ScenarioFileError>,
+}
+
+/// The error for a type no pack is for, listing those there are.
+pub fn unknown_type(plugin_type: &str, packs: &Packs) -> String {
+    format!(
+        "no pack for plugin type {plugin_type:?}; the types with a pack are {} (--plugin-type \
+         picks one; cni-conform list shows the packs)",
+        packs.type_names().join(", ")
+    )
+}
+
+/// Whether the scenario's network has a plugin of type [`UNDER_TEST`] (a file that cannot be
+/// read was reported when the scenario was loaded).
+fn names_under_test(scenario: &Scenario, fixtures_dir: &Path) -> bool {
+    let text = match &scenario.network {
+        NetworkSource::Inline(v) => v.to_string(),
+        NetworkSource::File(name) => {
+            std::fs::read_to_string(fixtures_dir.join(name)).unwrap_or_default()
+        }
+    };
+    text.contains(&format!("\"{UNDER_TEST}\""))
+}
+
+/// Every `*.yaml`/`*.yml` scenario file of `folder` (not its pack.yaml), sorted by name.
+fn yaml_files(folder: &Path) -> Result<Vec<PathBuf>, ScenarioFileError> {
+    let entries = std::fs::read_dir(folder).map_err(|e| ScenarioFileError {
+        file: folder.to_path_buf(),
+        line: None,
+        column: None,
+        message: format!("cannot read the scenarios folder: {e}"),
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+        .filter(|p| p.file_name().is_none_or(|n| n != PACK_FILE))
+        .collect();
+    files.sort();
+    Ok(files)
 }
 
 /// 1-based line of the first occurrence of `needle`, to point at the offending value.

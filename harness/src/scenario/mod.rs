@@ -11,6 +11,7 @@ pub mod libcni_expressible;
 pub mod load;
 pub mod model;
 mod options;
+pub mod pack;
 mod report;
 pub mod run;
 pub mod source;

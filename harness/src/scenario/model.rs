@@ -19,6 +19,9 @@ pub struct Scenario {
     pub id: String,
     #[serde(skip)]
     pub path: PathBuf,
+    /// The pack the file is in (`core`, `vlan`, ...; empty for a file at the folder's top).
+    #[serde(skip)]
+    pub pack: String,
     pub description: String,
     /// Spec and contract clauses this scenario proves; the first is the default for expectations
     /// that name none.

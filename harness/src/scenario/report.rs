@@ -75,6 +75,16 @@ pub struct SuiteReport {
     /// Which runtime performed the steps (and libcni's version when it was libcni).
     pub runtime: RuntimeInfo,
     pub plugin: PathBuf,
+    /// The `type` it ran as, which picked the packs.
+    pub plugin_type: String,
+    /// The line the plugin prints about itself when run without CNI_COMMAND (upstream's:
+    /// "CNI macvlan plugin v1.9.1"), when it prints one: which build was judged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plugin_about: Option<String>,
+    /// What the reader should know about how the run was judged (e.g. a type without a
+    /// reference contract under `--profile reference`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     /// What the plugin answered to VERSION.
     pub plugin_versions: Vec<String>,
     pub cases: Vec<CaseReport>,

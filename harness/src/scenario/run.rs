@@ -14,9 +14,10 @@ use super::case::run_case;
 use super::expect::Failure;
 use super::load::{Library, ScenarioFileError};
 use super::model::{Feature, Level, Scenario};
+use super::pack::TypePack;
 use super::states::StateOracle;
 use super::unlisted_version;
-use super::verdict::{self, CaseStatus};
+use super::verdict::{self, CaseStatus, Profile};
 use crate::kernel::{self};
 use crate::runtime::{CniCommand, Outcome, SuccessOutput};
 use crate::topology::Topology;
@@ -44,7 +45,23 @@ pub fn run_suite(
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<SuiteReport, String> {
     let started = Instant::now();
-    let (scenarios, errors) = library.load_all();
+    let selection = library.load_for(&options.plugin_type)?;
+    let (scenarios, errors) = (selection.scenarios, selection.errors);
+    let pack = selection.pack.as_ref();
+    let plugin_about = plugin_about(options);
+    let notes = notes(pack, options);
+    // A type without a reference contract has only spec and suite clauses to fail: the
+    // reference profile judges it as the spec profile does (and the notes say so).
+    let judged_by_spec;
+    let options = match pack {
+        Some(p) if p.reference_contract.is_none() && options.judgement.profile == Profile::Reference => {
+            let mut spec = options.clone();
+            spec.judgement.profile = Profile::Spec;
+            judged_by_spec = spec;
+            &judged_by_spec
+        }
+        _ => options,
+    };
     let plugin_versions = match plugin_versions(options)? {
         Ok(versions) => versions,
         Err(case) => {
@@ -54,6 +71,9 @@ pub fn run_suite(
                 kernel: kernel::current(),
                 runtime: options.runtime.info(),
                 plugin: options.plugin.clone(),
+                plugin_type: options.plugin_type.clone(),
+                plugin_about,
+                notes,
                 plugin_versions: vec![],
                 cases: vec![*case],
                 scenario_errors: errors.iter().map(ScenarioFileError::to_string).collect(),
@@ -88,10 +108,11 @@ pub fn run_suite(
     }
     // A version left out of VERSION is judged in every run that selects it, whatever the
     // filter: it is about the plugin, not about one scenario.
-    let probe = unlisted_version::scenario(&options.plugin_type);
+    let probe = unlisted_version::scenario(&options.plugin_type, pack, &library.fixtures_dir)?;
     for version in unlisted_version::unlisted(&plugin_versions, options.versions.as_deref()) {
         cases.push((&probe, version, None));
     }
+    let kernel_lacks = kernel_lacks(pack)?;
     progress(Progress::Planned { cases: cases.len() });
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
@@ -104,9 +125,17 @@ pub fn run_suite(
                     let Some((scenario, version, skip)) = cases.get(i) else {
                         break;
                     };
-                    let report = match skip {
-                        Some(reason) => skipped(scenario, *version, reason),
-                        None => run_case(library, scenario, *version, options, states),
+                    let report = match (skip, &kernel_lacks) {
+                        (Some(reason), _) => skipped(scenario, *version, reason),
+                        (None, Some(reason)) => not_run(
+                            scenario,
+                            *version,
+                            CaseStatus::Unsupported {
+                                features: vec![],
+                                reason: reason.clone(),
+                            },
+                        ),
+                        (None, None) => run_case(library, scenario, *version, options, states),
                     };
                     let n = done.fetch_add(1, Ordering::SeqCst) + 1;
                     progress(Progress::Finished {
@@ -125,18 +154,32 @@ pub fn run_suite(
     let mut reports = reports.into_inner().unwrap_or_else(|e| e.into_inner());
     reports.sort_by_key(|(i, _)| *i);
     let mut cases: Vec<CaseReport> = reports.into_iter().map(|(_, r)| r).collect();
+    let has_contract = pack.is_none_or(|p| p.reference_contract.is_some());
     for case in cases
         .iter_mut()
-        .filter(|c| c.scenario == unlisted_version::SCENARIO_ID)
+        .filter(|c| has_contract && c.scenario == unlisted_version::SCENARIO_ID && c.ran())
+        .filter(|c| !matches!(c.status, CaseStatus::Unsupported { .. }))
     {
         unlisted_version::add_contract_failure(case, &plugin_versions, &options.judgement);
     }
+    let mut unjudged = unjudged(&cases, options);
+    unjudged.extend(kernel_lacks.map(|reason| {
+        format!(
+            "no case of type {} ran: {reason}; a kernel that makes {} links judges them",
+            options.plugin_type,
+            pack.map(|p| p.kernel.iter().map(|k| k.name()).collect::<Vec<_>>().join(", "))
+                .unwrap_or_default()
+        )
+    }));
     Ok(SuiteReport {
         judgement: options.judgement.clone(),
         kernel: kernel::current(),
         runtime: options.runtime.info(),
         plugin: options.plugin.clone(),
-        unjudged: unjudged(&cases, options),
+        plugin_type: options.plugin_type.clone(),
+        plugin_about,
+        notes,
+        unjudged,
         plugin_versions,
         cases,
         scenario_errors: errors.iter().map(ScenarioFileError::to_string).collect(),
@@ -263,13 +306,74 @@ fn skip_reason(
     None
 }
 
+/// Why no case of the type can run on this kernel (`kernel: no dummy (...)`), if so.
+fn kernel_lacks(pack: Option<&TypePack>) -> Result<Option<String>, String> {
+    let Some(pack) = pack.filter(|p| !p.kernel.is_empty()) else {
+        return Ok(None);
+    };
+    let missing = kernel::missing_link_kinds(&pack.kernel)?;
+    Ok((!missing.is_empty()).then(|| {
+        let each: Vec<String> = missing
+            .iter()
+            .map(|(kind, why)| format!("no {} (module {}: {why})", kind.name(), kind.module()))
+            .collect();
+        format!("kernel: {}", each.join("; "))
+    }))
+}
+
+/// How the run is judged beyond the profile's name, for the report's header.
+fn notes(pack: Option<&TypePack>, options: &SuiteOptions) -> Vec<String> {
+    match pack {
+        Some(pack) if pack.reference_contract.is_none() => vec![format!(
+            "{} has no reference contract (only vlan has one): it is judged on spec and suite \
+             clauses{}",
+            pack.plugin_type,
+            if options.judgement.profile == Profile::Reference {
+                ", so --profile reference judges the same as --profile spec"
+            } else {
+                ""
+            }
+        )],
+        _ => vec![],
+    }
+}
+
+/// The plugin's line about itself: what it prints on stderr when run with no CNI_COMMAND
+/// (upstream's skeleton prints "CNI <type> plugin <version>"); `None` if it prints none.
+fn plugin_about(options: &SuiteOptions) -> Option<String> {
+    let request = crate::runtime::ExecRequest {
+        plugin: options.plugin_type.clone(),
+        binary: options.plugin.clone(),
+        command: CniCommand::Version,
+        env: Default::default(),
+        stdin: vec![],
+        timeout: options.timeout,
+        memory: Default::default(),
+    };
+    let execution = crate::runtime::execute(&request, None).ok()?;
+    let stderr = execution.stderr.to_string_lossy();
+    stderr
+        .lines()
+        .find(|l| l.starts_with("CNI ") && l.contains(" plugin "))
+        .map(str::to_string)
+}
+
 fn skipped(scenario: &Scenario, version: CniVersion, reason: &str) -> CaseReport {
+    not_run(
+        scenario,
+        version,
+        CaseStatus::Skip {
+            reason: reason.to_string(),
+        },
+    )
+}
+
+/// A case that was not run, with why.
+fn not_run(scenario: &Scenario, version: CniVersion, status: CaseStatus) -> CaseReport {
     CaseReport {
         scenario: scenario.id.clone(),
         version,
-        status: CaseStatus::Skip {
-            reason: reason.to_string(),
-        },
+        status,
         failures: vec![],
         declined: None,
         executions: vec![],

@@ -156,7 +156,7 @@ impl Case<'_> {
                     &world.attachment.capability_args,
                 );
                 if let Some(patch) = &exec.config_patch {
-                    merge_patch(&mut config, patch);
+                    json_patch::merge(&mut config, patch);
                 }
                 config.to_string().into_bytes()
             }
@@ -323,40 +323,5 @@ impl Case<'_> {
                 plugins.len()
             )
         })
-    }
-}
-
-/// RFC 7386-style merge: objects merge key by key, `null` removes, anything else replaces.
-pub(super) fn merge_patch(target: &mut Value, patch: &Value) {
-    match (target, patch) {
-        (Value::Object(t), Value::Object(p)) => {
-            for (k, v) in p {
-                if v.is_null() {
-                    t.remove(k);
-                } else {
-                    merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
-                }
-            }
-        }
-        (t, p) => *t = p.clone(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn merge_patch_replaces_adds_and_removes() {
-        let mut v = json!({"vlanId": 3, "ipam": {"type": "x", "keep": 1}, "mtu": 1400});
-        merge_patch(
-            &mut v,
-            &json!({"vlanId": "3", "ipam": {"type": "y"}, "mtu": null, "new": true}),
-        );
-        assert_eq!(
-            v,
-            json!({"vlanId": "3", "ipam": {"type": "y", "keep": 1}, "new": true})
-        );
     }
 }

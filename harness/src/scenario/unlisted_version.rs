@@ -10,6 +10,9 @@ use serde_json::json;
 use super::builtin_clauses::ALL_VERSIONS;
 use super::expect::Failure;
 use super::model::{Level, NetworkSource, Scenario};
+use super::pack::{TypePack, UNDER_TEST};
+use crate::topology::Topology;
+use std::path::Path;
 use super::report::CaseReport;
 use super::verdict::{self, Judgement};
 
@@ -38,18 +41,32 @@ steps:
         code: 1
 "#;
 
-/// The probe for a plugin of `plugin_type` (its configuration is a VLAN's: the only type the
-/// suite has scenarios for today).
-pub fn scenario(plugin_type: &str) -> Scenario {
+/// The probe for a plugin of `plugin_type`: its pack's minimal configuration, or a VLAN's
+/// when the scenarios folder has no packs.
+pub fn scenario(
+    plugin_type: &str,
+    pack: Option<&TypePack>,
+    fixtures_dir: &Path,
+) -> Result<Scenario, String> {
     let mut scenario: Scenario =
         serde_yaml_ng::from_str(SCENARIO).expect("the built-in probe scenario parses");
     scenario.id = SCENARIO_ID.to_string();
+    let plugin = match pack {
+        Some(_) => json!({"type": UNDER_TEST}),
+        None => json!({"type": plugin_type, "master": "master0", "vlanId": 100}),
+    };
     scenario.network = NetworkSource::Inline(json!({
         "cniVersion": CniVersion::LATEST.as_str(),
         "name": SCENARIO_ID,
-        "plugins": [{"type": plugin_type, "master": "master0", "vlanId": 100}]
+        "plugins": [plugin]
     }));
-    scenario
+    match pack {
+        Some(pack) => {
+            scenario.topology = Topology::default();
+            pack.instantiate(scenario, fixtures_dir)
+        }
+        None => Ok(scenario),
+    }
 }
 
 /// The versions the probe runs at: those selected and not listed.

@@ -25,7 +25,8 @@ pub enum CaseStatus {
     /// reference plugin there, which is information, not failure.
     Differs,
     /// The plugin declined one of the scenario's optional capabilities cleanly (spec profile,
-    /// capability not required).
+    /// capability not required); or, with no features, the kernel cannot make a link kind the
+    /// type needs (`reason`: `kernel: no dummy (...)`), so nothing of the case was judged.
     Unsupported {
         features: Vec<Feature>,
         /// The plugin's error.
@@ -44,6 +45,9 @@ impl std::fmt::Display for CaseStatus {
             CaseStatus::Pass => f.write_str("pass"),
             CaseStatus::Fail => f.write_str("FAIL"),
             CaseStatus::Differs => f.write_str("differs"),
+            CaseStatus::Unsupported { features, reason } if features.is_empty() => {
+                write!(f, "unsupported ({reason})")
+            }
             CaseStatus::Unsupported { features, reason } => {
                 let names: Vec<&str> = features.iter().map(|x| x.name()).collect();
                 write!(f, "unsupported ({}): {reason}", names.join(", "))
