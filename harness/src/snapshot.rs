@@ -58,6 +58,12 @@ pub struct Link {
     pub up: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mac: Option<String>,
+    /// The bridge (`<netns>/<name>`) a port belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master: Option<String>,
+    /// A macvlan's or ipvlan's mode (`bridge`, `private`, `l2`, `l3s`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -155,6 +161,8 @@ fn normalize_netns(
                 mtu: link.mtu,
                 up: link.up,
                 mac: None,
+                master: link.master.map(|index| names.qualified(netns, None, index)),
+                mode: link.mode.clone(),
             }
         })
         .collect();

@@ -1,6 +1,9 @@
 //! A link as `RTM_NEWLINK` describes it.
 
-use netlink_packet_route::link::{InfoData, LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
+use netlink_packet_route::link::{
+    InfoData, InfoIpVlan, InfoMacVlan, IpVlanMode, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+    MacVlanMode,
+};
 use serde::Serialize;
 
 use crate::VlanTag;
@@ -20,6 +23,11 @@ pub struct LinkFacts {
     pub loopback: bool,
     /// Lower-case, colon-separated hex.
     pub mac: Option<String>,
+    /// `IFLA_MASTER`: the bridge (or bond, VRF) a port belongs to, in the link's namespace.
+    pub master: Option<u32>,
+    /// A macvlan's (`bridge`, `private`, `vepa`, `passthru`, `source`) or ipvlan's (`l2`,
+    /// `l3`, `l3s`) mode.
+    pub mode: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -41,6 +49,8 @@ impl LinkFacts {
             up: message.header.flags.contains(LinkFlags::Up),
             loopback: message.header.flags.contains(LinkFlags::Loopback),
             mac: None,
+            master: None,
+            mode: None,
         };
         let mut lower_nsid = None;
         for attribute in &message.attributes {
@@ -55,12 +65,25 @@ impl LinkFacts {
                     })
                 }
                 LinkAttribute::LinkNetNsId(nsid) => lower_nsid = Some(*nsid),
+                LinkAttribute::Controller(index) => link.master = Some(*index),
                 LinkAttribute::LinkInfo(infos) => {
                     for info in infos {
                         match info {
                             LinkInfo::Kind(kind) => link.kind = Some(kind.to_string()),
                             LinkInfo::Data(InfoData::Vlan(vlan)) => {
                                 link.vlan = Some(VlanTag::from_info(vlan))
+                            }
+                            LinkInfo::Data(InfoData::MacVlan(data)) => {
+                                link.mode = data.iter().find_map(|d| match d {
+                                    InfoMacVlan::Mode(mode) => Some(macvlan_mode(*mode)),
+                                    _ => None,
+                                })
+                            }
+                            LinkInfo::Data(InfoData::IpVlan(data)) => {
+                                link.mode = data.iter().find_map(|d| match d {
+                                    InfoIpVlan::Mode(mode) => Some(ipvlan_mode(*mode)),
+                                    _ => None,
+                                })
                             }
                             _ => {}
                         }
@@ -78,6 +101,27 @@ impl LinkFacts {
     /// The kind, or "device" for links without one.
     pub fn kind_name(&self) -> &str {
         self.kind.as_deref().unwrap_or("device")
+    }
+}
+
+/// As `ip -d link` and the plugins' configurations name the modes.
+fn macvlan_mode(mode: MacVlanMode) -> String {
+    match mode {
+        MacVlanMode::Private => "private".into(),
+        MacVlanMode::Vepa => "vepa".into(),
+        MacVlanMode::Bridge => "bridge".into(),
+        MacVlanMode::Passthrough => "passthru".into(),
+        MacVlanMode::Source => "source".into(),
+        other => format!("{other:?}").to_lowercase(),
+    }
+}
+
+fn ipvlan_mode(mode: IpVlanMode) -> String {
+    match mode {
+        IpVlanMode::L2 => "l2".into(),
+        IpVlanMode::L3 => "l3".into(),
+        IpVlanMode::L3S => "l3s".into(),
+        other => format!("{other:?}").to_lowercase(),
     }
 }
 
@@ -128,6 +172,8 @@ mod tests {
                 up: true,
                 loopback: false,
                 mac: Some("02:00:00:00:00:ab".into()),
+                master: None,
+                mode: None,
             }
         );
         assert_eq!(link.kind_name(), "vlan");

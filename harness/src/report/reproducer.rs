@@ -570,7 +570,7 @@ mod tests {
         let concurrent = Concurrent {
             command: "ADD".into(),
             processes: 3,
-            first_vlan_id: 10,
+            first_vlan_id: Some(10),
             same_id: false,
             ifname_prefix: "v".into(),
             plugin: None,

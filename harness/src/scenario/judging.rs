@@ -13,6 +13,7 @@ use super::expect::ChainMember;
 use super::expect::{Failure, StepOutcome};
 use super::model::Expect;
 use super::model::Expectation;
+use super::link_facts;
 use super::spec_rules;
 use crate::fixtures::call_log;
 use crate::runtime::Execution;
@@ -128,6 +129,15 @@ impl Case<'_> {
                 let verb = if want { "missing" } else { "still present" };
                 let clause = judge.clause_for(expect, Expectation::Links);
                 judge.fail(&clause, format!("link {spec} is {verb}"), None);
+            }
+        }
+        if !expect.link_facts.is_empty() {
+            let now = snapshot(world)?;
+            let clause = judge.clause_for(expect, Expectation::Links);
+            for (spec, want) in &expect.link_facts {
+                for problem in link_facts::problems(&now, spec, want)? {
+                    judge.fail(&clause, problem, None);
+                }
             }
         }
         let calls = call_log::read(&world.ipam_log()).map_err(|e| e.to_string())?;

@@ -7,6 +7,7 @@ mod case;
 mod chain_steps;
 pub mod expect;
 mod judging;
+mod link_facts;
 pub mod libcni_expressible;
 pub mod load;
 pub mod model;

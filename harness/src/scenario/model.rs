@@ -276,9 +276,10 @@ pub struct Concurrent {
     /// `ADD` or `DEL`.
     pub command: String,
     pub processes: usize,
-    /// Process i gets `vlanId = first-vlan-id + i` (or the same id for all when `same-id`) and
-    /// `CNI_IFNAME = ifname-prefix + i`.
-    pub first_vlan_id: u16,
+    /// Process i gets `CNI_IFNAME = ifname-prefix + i` and, when this is given (a VLAN
+    /// plugin), `vlanId = first-vlan-id + i` (or the same id for all when `same-id`).
+    #[serde(default)]
+    pub first_vlan_id: Option<u16>,
     #[serde(default)]
     pub same_id: bool,
     pub ifname_prefix: String,
@@ -374,6 +375,39 @@ pub struct Expect {
     pub links_present: Vec<String>,
     #[serde(default)]
     pub links_absent: Vec<String>,
+    /// Facts about links after the step, by `netns/name` (the name may be a glob, e.g.
+    /// `node/veth*` for a link the plugin names itself: then exactly one link must match).
+    /// Judged as the `links` expectation.
+    #[serde(default)]
+    pub link_facts: BTreeMap<String, LinkFactsExpect>,
+}
+
+/// What must hold for one link; absent facts are not judged.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LinkFactsExpect {
+    /// The rtnetlink kind: `macvlan`, `ipvlan`, `veth`, `bridge`, `tun`, `dummy`, `vlan`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// A macvlan's or ipvlan's mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtu: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub up: Option<bool>,
+    /// The lower link (`netns/name`): a macvlan's, ipvlan's or VLAN's master.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    /// A veth's other end (`netns/name`, the name may be a glob).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<String>,
+    /// The bridge the link is a port of (`netns/name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master: Option<String>,
+    /// Addresses (CIDR) that must be on the link.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<String>,
 }
 
 /// The kinds of expectation a step can have, each of which may name its own clause.

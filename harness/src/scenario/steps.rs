@@ -224,7 +224,9 @@ impl Case<'_> {
                     world
                         .list
                         .plugin_request(&plugin, None, &world.attachment.capability_args);
-                config["vlanId"] = (usize::from(c.first_vlan_id) + id).into();
+                if let Some(first) = c.first_vlan_id {
+                    config["vlanId"] = (usize::from(first) + id).into();
+                }
                 let mut attachment = world.attachment.clone();
                 attachment.ifname = format!("{}{i}", c.ifname_prefix);
                 let env = runtime.env(command, &attachment);
