@@ -230,7 +230,7 @@ fn library_with_a_bad_file() -> TempDir {
     let scenarios = dir.path().join("scenarios");
     std::fs::create_dir(&scenarios).unwrap();
     std::fs::copy(
-        bundled.join("scenarios/host-master.yaml"),
+        bundled.join("scenarios/vlan/host-master.yaml"),
         scenarios.join("host-master.yaml"),
     )
     .unwrap();

@@ -30,6 +30,11 @@ pub fn to_junit(report: &SuiteReport) -> Report {
     junit.set_time(Duration::from_millis(saturate(report.duration_ms)));
     let properties = [
         Property::new("plugin", report.plugin.display().to_string()),
+        Property::new("plugin-type", report.plugin_type.as_str()),
+        Property::new(
+            "plugin-release",
+            report.plugin_release.as_deref().unwrap_or("unknown"),
+        ),
         Property::new("kernel", report.kernel.to_string()),
         Property::new("plugin-versions", report.plugin_versions.join(",")),
         Property::new("profile", report.judgement.profile.name()),

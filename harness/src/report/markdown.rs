@@ -31,13 +31,18 @@ pub fn render(report: &SuiteReport) -> String {
     let profile = report.judgement.profile;
     let _ = writeln!(
         out,
-        "Plugin `{}` (supports {}) on {}, judged by profile **{}**, steps performed by {}.\n",
+        "Plugin `{}` (type {}{}; supports {}) on {}, judged by profile **{}**, steps performed by {}.\n",
         report.plugin.display(),
+        report.plugin_type,
+        super::table::release(report),
         report.plugin_versions.join(", "),
         report.kernel,
         profile.name(),
         report.runtime
     );
+    for note in &report.notes {
+        let _ = writeln!(out, "Note: {note}.\n");
+    }
     let _ = writeln!(
         out,
         "**{}** ({} passed with SHOULD warnings, {} scenario file errors) in {:.1} s\n",

@@ -52,7 +52,7 @@ pub(crate) mod test_support {
             runtime: crate::runtime::RuntimeChoice::Ours.info(),
             plugin: "/opt/plugins/my vlan".into(),
             plugin_type: "vlan".into(),
-            plugin_about: None,
+            plugin_release: None,
             notes: vec![],
             plugin_versions: vec!["1.0.0".into(), "1.1.0".into()],
             cases,

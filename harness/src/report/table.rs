@@ -25,6 +25,15 @@ pub struct RenderOptions<'a> {
     pub report_dir: Option<&'a Path>,
 }
 
+/// `, <release>` when the report knows which build was judged.
+pub fn release(report: &SuiteReport) -> String {
+    report
+        .plugin_release
+        .as_deref()
+        .map(|r| format!(", {r}"))
+        .unwrap_or_default()
+}
+
 /// The whole terminal report, as `cni-conform run` prints it by default.
 pub fn render(report: &SuiteReport) -> String {
     render_with(report, &RenderOptions::default())
@@ -40,12 +49,17 @@ pub fn render_with(report: &SuiteReport, options: &RenderOptions) -> String {
     };
     let _ = writeln!(
         out,
-        "plugin {} on {}; {versions}; profile {}; runtime {}",
+        "plugin {} (type {}{}) on {}; {versions}; profile {}; runtime {}",
         report.plugin.display(),
+        report.plugin_type,
+        release(report),
         report.kernel,
         report.judgement.profile.name(),
         report.runtime
     );
+    for note in &report.notes {
+        let _ = writeln!(out, "note: {note}");
+    }
     out.push_str(&matrix(report));
     if options.verbose {
         out.push_str(&failures(report));

@@ -29,6 +29,7 @@ pub mod libcni;
 pub mod outcome;
 pub mod output;
 pub mod plugin_lookup;
+pub mod plugin_release;
 
 pub use attachment::{Attachment, AttachmentKey};
 pub use cache::{CachedAttachment, ResultCache};

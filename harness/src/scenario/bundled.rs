@@ -46,7 +46,7 @@ mod tests {
         assert!(
             files()
                 .iter()
-                .any(|(p, _)| *p == "scenarios/host-master.yaml")
+                .any(|(p, _)| *p == "scenarios/vlan/host-master.yaml")
         );
         assert!(
             files()
@@ -61,10 +61,10 @@ mod tests {
             );
         }
         let extracted = extract().unwrap();
-        let yaml = extracted.path().join("scenarios/host-master.yaml");
+        let yaml = extracted.path().join("scenarios/vlan/host-master.yaml");
         assert_eq!(
             std::fs::read(yaml).unwrap(),
-            std::fs::read(root.join("scenarios/host-master.yaml")).unwrap()
+            std::fs::read(root.join("scenarios/vlan/host-master.yaml")).unwrap()
         );
     }
 }

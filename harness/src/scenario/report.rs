@@ -61,9 +61,19 @@ impl CaseReport {
         }
     }
 
-    /// Whether this case ran (was not skipped), so a verdict applies.
+    /// Whether this case ran (was not skipped, and the kernel could make the type's links), so
+    /// a verdict applies.
     pub fn ran(&self) -> bool {
-        !matches!(self.status, CaseStatus::Skip { .. })
+        self.not_run_because().is_none()
+    }
+
+    /// Why the case did not run: skipped, or the kernel lacks a link kind of the type.
+    pub fn not_run_because(&self) -> Option<&str> {
+        match &self.status {
+            CaseStatus::Skip { reason } => Some(reason),
+            CaseStatus::Unsupported { features, reason } if features.is_empty() => Some(reason),
+            _ => None,
+        }
     }
 }
 
@@ -77,10 +87,11 @@ pub struct SuiteReport {
     pub plugin: PathBuf,
     /// The `type` it ran as, which picked the packs.
     pub plugin_type: String,
-    /// The line the plugin prints about itself when run without CNI_COMMAND (upstream's:
-    /// "CNI macvlan plugin v1.9.1"), when it prints one: which build was judged.
+    /// Which build was judged: the line the plugin prints about itself when run without
+    /// CNI_COMMAND ("CNI macvlan plugin v1.9.1"), else the Debian package or fetched release it
+    /// comes from.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub plugin_about: Option<String>,
+    pub plugin_release: Option<String>,
     /// What the reader should know about how the run was judged (e.g. a type without a
     /// reference contract under `--profile reference`).
     #[serde(skip_serializing_if = "Vec::is_empty")]

@@ -49,7 +49,7 @@ pub fn run_suite(
     let selection = library.load_for(&options.plugin_type)?;
     let (scenarios, errors) = (selection.scenarios, selection.errors);
     let pack = selection.pack.as_ref();
-    let plugin_about = plugin_about(options);
+    let plugin_release = plugin_release(options);
     let notes = notes(pack, options);
     // A type without a reference contract has only spec and suite clauses to fail: the
     // reference profile judges it as the spec profile does (and the notes say so).
@@ -73,7 +73,7 @@ pub fn run_suite(
                 runtime: options.runtime.info(),
                 plugin: options.plugin.clone(),
                 plugin_type: options.plugin_type.clone(),
-                plugin_about,
+                plugin_release,
                 notes,
                 plugin_versions: vec![],
                 cases: vec![*case],
@@ -169,26 +169,17 @@ pub fn run_suite(
     for case in cases
         .iter_mut()
         .filter(|c| has_contract && c.scenario == unlisted_version::SCENARIO_ID && c.ran())
-        .filter(|c| !matches!(c.status, CaseStatus::Unsupported { .. }))
     {
         unlisted_version::add_contract_failure(case, &plugin_versions, &options.judgement);
     }
-    let mut unjudged = unjudged(&cases, options);
-    unjudged.extend(kernel_lacks.map(|reason| {
-        format!(
-            "no case of type {} ran: {reason}; a kernel that makes {} links judges them",
-            options.plugin_type,
-            pack.map(|p| p.kernel.iter().map(|k| k.name()).collect::<Vec<_>>().join(", "))
-                .unwrap_or_default()
-        )
-    }));
+    let unjudged = unjudged(&cases, options);
     Ok(SuiteReport {
         judgement: options.judgement.clone(),
         kernel: kernel::current(),
         runtime: options.runtime.info(),
         plugin: options.plugin.clone(),
         plugin_type: options.plugin_type.clone(),
-        plugin_about,
+        plugin_release,
         notes,
         unjudged,
         plugin_versions,
@@ -239,10 +230,7 @@ fn unjudged(cases: &[CaseReport], options: &SuiteOptions) -> Vec<String> {
     let reasons = |version: Option<CniVersion>| {
         let mut reasons: Vec<String> = scenario_cases()
             .filter(|c| version.is_none_or(|v| c.version == v))
-            .filter_map(|c| match &c.status {
-                CaseStatus::Skip { reason } => Some(reason.clone()),
-                _ => None,
-            })
+            .filter_map(|c| c.not_run_because().map(str::to_string))
             .collect();
         reasons.sort();
         reasons.dedup();
@@ -349,9 +337,10 @@ fn notes(pack: Option<&TypePack>, options: &SuiteOptions) -> Vec<String> {
     }
 }
 
-/// The plugin's line about itself: what it prints on stderr when run with no CNI_COMMAND
-/// (upstream's skeleton prints "CNI <type> plugin <version>"); `None` if it prints none.
-fn plugin_about(options: &SuiteOptions) -> Option<String> {
+/// Which build this is: the plugin's line about itself (what upstream's skeleton prints on
+/// stderr when run with no CNI_COMMAND, "CNI <type> plugin <version>"), else its Debian
+/// package or fetched release ([`crate::runtime::plugin_release`]).
+fn plugin_release(options: &SuiteOptions) -> Option<String> {
     let request = crate::runtime::ExecRequest {
         plugin: options.plugin_type.clone(),
         binary: options.plugin.clone(),
@@ -361,12 +350,15 @@ fn plugin_about(options: &SuiteOptions) -> Option<String> {
         timeout: options.timeout,
         memory: Default::default(),
     };
-    let execution = crate::runtime::execute(&request, None).ok()?;
-    let stderr = execution.stderr.to_string_lossy();
-    stderr
-        .lines()
-        .find(|l| l.starts_with("CNI ") && l.contains(" plugin "))
-        .map(str::to_string)
+    let about = crate::runtime::execute(&request, None).ok().and_then(|execution| {
+        execution
+            .stderr
+            .to_string_lossy()
+            .lines()
+            .find(|l| l.starts_with("CNI ") && l.contains(" plugin "))
+            .map(str::to_string)
+    });
+    crate::runtime::plugin_release::describe(&options.plugin, about.as_deref())
 }
 
 fn skipped(scenario: &Scenario, version: CniVersion, reason: &str) -> CaseReport {

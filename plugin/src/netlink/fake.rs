@@ -199,6 +199,8 @@ impl FakeKernel {
                 up: true,
                 loopback: false,
                 mac: Some(mac),
+                master: None,
+                mode: None,
             },
         ));
     }
