@@ -89,7 +89,9 @@ fn upstream_fetch_uses_a_cached_release_without_touching_apt() {
     );
     assert!(fetched.stdout.is_empty());
     assert_eq!(
-        std::fs::read_dir(empty.path().join("upstream")).unwrap().count(),
+        std::fs::read_dir(empty.path().join("upstream"))
+            .unwrap()
+            .count(),
         0,
         "a failed fetch leaves no work folder"
     );
