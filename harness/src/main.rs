@@ -112,6 +112,10 @@ struct RunArgs {
     /// dummy. Default: the plugin's file name, when it is one of those.
     #[arg(long, value_name = "TYPE")]
     plugin_type: Option<String>,
+    /// Test every plugin of DIR (e.g. /usr/lib/cni) whose file name is a type with a pack, one
+    /// type after another in this one command: a table each, then a line per type.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["plugin", "plugin_type"])]
+    plugin_dir: Option<PathBuf>,
     /// Extra plugin folders searched before the fixture and system folders (colon-separated).
     #[arg(long, value_name = "DIRS")]
     cni_path: Option<String>,
@@ -263,14 +267,19 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
     if args.jobs == 0 {
         return Err("--jobs must be at least 1".into());
     }
-    let plugin_type = {
-        let library = library(args.scenarios.clone())?;
-        plugin_type(args.plugin_type, args.plugin.as_deref(), &library)?
-    };
-    let plugin = plugin_argument(args.plugin)?;
     if let Some(dir) = args.scenarios.as_deref().filter(|d| !d.is_dir()) {
         return Err(format!("--scenarios {}: not a folder", dir.display()));
     }
+    let targets: Vec<(PathBuf, PluginType)> = {
+        let library = library(args.scenarios.clone())?;
+        match &args.plugin_dir {
+            Some(dir) => plugins_in(dir, &library)?,
+            None => {
+                let plugin_type = plugin_type(args.plugin_type, args.plugin.as_deref(), &library)?;
+                vec![(plugin_argument(args.plugin)?, plugin_type)]
+            }
+        }
+    };
     let extra_cni_path: Vec<PathBuf> = args
         .cni_path
         .iter()
@@ -285,14 +294,17 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("--report-dir {}: {e}", dir.display()))?;
     }
     check_harness()?;
-    ensure_link_kinds(args.kernel, &plugin_type.kernel)?;
+    let mut kinds: Vec<_> = targets.iter().flat_map(|(_, t)| t.kernel.clone()).collect();
+    kinds.sort();
+    kinds.dedup();
+    ensure_link_kinds(args.kernel, &kinds)?;
     // After a re-run under UML, which exits without unwinding: the bundled files' folder is
     // removed when `library` goes.
     let library = library(args.scenarios)?;
 
     let options = SuiteOptions {
-        plugin,
-        plugin_type: plugin_type.name,
+        plugin: PathBuf::new(),
+        plugin_type: String::new(),
         extra_cni_path,
         filter: args.filter,
         versions,
@@ -322,26 +334,97 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
             case.scenario, case.version, case.status
         ),
     };
-    let report = run_suite(&library, &options, states, &progress)?;
-    if let Some(dir) = &args.report_dir {
-        let written = report::write_all(&report, dir)
-            .map_err(|e| format!("writing reports to {}: {e}", dir.display()))?;
-        eprintln!(
-            "cni-conform: reports in {} ({} files)",
-            dir.display(),
-            written.len()
-        );
+    let several = targets.len() > 1;
+    let mut lines = Vec::new();
+    let mut passed = true;
+    for (plugin, plugin_type) in targets {
+        let options = SuiteOptions {
+            plugin,
+            plugin_type: plugin_type.name,
+            ..options.clone()
+        };
+        if several {
+            println!("== {} ({})", options.plugin_type, options.plugin.display());
+        }
+        let report = run_suite(&library, &options, states, &progress)?;
+        // Several types: a report folder each, named by type.
+        let report_dir = args
+            .report_dir
+            .as_ref()
+            .map(|d| if several { d.join(&options.plugin_type) } else { d.clone() });
+        if let Some(dir) = &report_dir {
+            let written = report::write_all(&report, dir)
+                .map_err(|e| format!("writing reports to {}: {e}", dir.display()))?;
+            eprintln!(
+                "cni-conform: reports in {} ({} files)",
+                dir.display(),
+                written.len()
+            );
+        }
+        let render = RenderOptions {
+            verbose: args.verbose,
+            report_dir: report_dir.as_deref(),
+        };
+        let text = report::table::render_with(&report, &render);
+        print!("{text}");
+        if several {
+            println!();
+            lines.push(format!(
+                "{:<12} {}",
+                options.plugin_type,
+                text.lines().last().unwrap_or_default()
+            ));
+        }
+        passed &= report.passed();
     }
-    let render = RenderOptions {
-        verbose: args.verbose,
-        report_dir: args.report_dir.as_deref(),
-    };
-    print!("{}", report::table::render_with(&report, &render));
-    Ok(if report.passed() {
+    if several {
+        println!("every type ({}):", lines.len());
+        for line in lines {
+            println!("  {line}");
+        }
+    }
+    Ok(if passed {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `--plugin-dir`: each file of `dir` named like a type with a pack, with that type.
+fn plugins_in(dir: &std::path::Path, library: &Library) -> Result<Vec<(PathBuf, PluginType)>, String> {
+    if !dir.is_dir() {
+        return Err(format!("--plugin-dir {}: not a folder", dir.display()));
+    }
+    let (packs, _) = library.packs();
+    let found: Vec<(PathBuf, PluginType)> = packs
+        .types
+        .values()
+        .filter(|pack| dir.join(&pack.plugin_type).is_file())
+        .map(|pack| {
+            (
+                dir.join(&pack.plugin_type),
+                PluginType {
+                    name: pack.plugin_type.clone(),
+                    kernel: pack.kernel.clone(),
+                },
+            )
+        })
+        .collect();
+    if found.is_empty() {
+        return Err(format!(
+            "--plugin-dir {}: no plugin named like a type with a pack ({})",
+            dir.display(),
+            packs.type_names().join(", ")
+        ));
+    }
+    found
+        .into_iter()
+        .map(|(path, t)| {
+            std::fs::canonicalize(&path)
+                .map(|p| (p, t))
+                .map_err(|e| format!("{}: {e}", path.display()))
+        })
+        .collect()
 }
 
 /// The type `run` tests, and the link kinds its kernel must make.
