@@ -64,7 +64,8 @@ fn list_shows_the_bundled_scenarios() {
     let out = cni_conform(&["list"]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
-    assert!(stdout.contains("host-master\n"), "{stdout}");
+    assert!(stdout.contains("host-master [vlan]\n"), "{stdout}");
+    assert!(stdout.contains("core-lifecycle [core]\n"), "{stdout}");
     assert!(
         stdout.contains("clause contract.mode.host-master (reference, MUST)")
             && stdout.contains(
@@ -90,6 +91,61 @@ fn list_shows_the_bundled_scenarios() {
     ] {
         assert!(builtin.contains(clause), "{clause}: {builtin}");
     }
+}
+
+/// The packs: `list` shows each with its kernel needs; the type comes from `--plugin-type` or
+/// the plugin's file name, and a name that is no type is an error listing the types.
+#[test]
+fn the_plugin_type_picks_the_packs_and_an_unknown_one_lists_the_types() {
+    let out = cni_conform(&["list"]);
+    let stdout = text(&out.stdout);
+    let packs = stdout.split_once("\n  ").map(|(head, _)| head).unwrap_or_default();
+    assert!(packs.starts_with("packs ("), "{stdout}");
+    for line in [
+        "  core: ",
+        "  macvlan: ",
+        "kernel: macvlan (module macvlan); reference contract: none (spec and suite clauses only)",
+        "  vlan: ",
+        "kernel: vlan (module 8021q); reference contract: vlan-plugin-contract.md",
+        "  tap: ",
+        "kernel: tap (module tun)",
+        "  dummy: ",
+    ] {
+        assert!(stdout.contains(line), "{line:?}: {stdout}");
+    }
+    let types = "bridge, dummy, host-device, ipvlan, macvlan, ptp, tap, vlan";
+    // A plugin whose file name is no type (an IPAM here) needs --plugin-type.
+    let out = cni_conform(&["run", "--plugin", "/usr/lib/cni/host-local"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "--plugin-type is needed: the plugin's file name \"host-local\" is not a type with a pack; one of {types}"
+        )),
+        "{stderr}"
+    );
+    let out = cni_conform(&["run", "--plugin-type", "wireguard"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("no pack for plugin type \"wireguard\"; the types with a pack are {types}")),
+        "{stderr}"
+    );
+    let empty = tempfile::tempdir().unwrap();
+    let out = cni_conform(&["run", "--plugin-dir", empty.path().to_str().unwrap()]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("no plugin named like a type with a pack"), "{stderr}");
+    // A core scenario shown for a type: the minimal configuration merged under its own keys.
+    let out = cni_conform(&["explain", "core-lifecycle@1.0.0", "--plugin-type", "macvlan"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    for expected in ["\"type\": \"macvlan\"", "\"mode\": \"bridge\"", "\"type\": \"conform-ipam\"", "master0-peer"] {
+        assert!(stdout.contains(expected), "missing {expected:?}:\n{stdout}");
+    }
+    let out = cni_conform(&["explain", "host-master", "--plugin-type", "macvlan"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("in another type's pack"), "{}", text(&out.stderr));
 }
 
 #[test]
