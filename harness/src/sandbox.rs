@@ -424,12 +424,14 @@ impl Sandbox {
         self.settle(&node, NODE, &[(temp_a, a), (temp_b, b)]).await
     }
 
+    /// Made in its own namespace: a bridge is netns-local (NETIF_F_NETNS_LOCAL), the kernel
+    /// refuses to move one (EINVAL), so a bridge of a pod cannot be made on the node first.
     async fn create_bridge(&self, bridge: &Endpoint) -> Result<(), SandboxError> {
-        let node = self.handle(NODE)?;
+        let handle = self.handle(&bridge.netns)?;
         let [temp] = self
-            .add_under_temp_names(&node, NODE, |[name]| netlink::bridge(name))
+            .add_under_temp_names(&handle, &bridge.netns, |[name]| netlink::bridge(name))
             .await?;
-        self.settle(&node, NODE, &[(temp, bridge)]).await
+        self.settle(&handle, &bridge.netns, &[(temp, bridge)]).await
     }
 
     /// Creates a link under free temporary names in `netns`: the final names may be taken there
