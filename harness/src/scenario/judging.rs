@@ -329,11 +329,20 @@ impl Case<'_> {
                 .map(|e| prev_result_interfaces(e.stdin.as_bytes()))
                 .unwrap_or_default()
         };
+        let kept = |netns: &str, link: &str| {
+            self.scenario
+                .kept_by_design
+                .iter()
+                .any(|k| k.split_once('/') == Some((netns, link)))
+        };
         let theirs = |link: &str| earlier_plugins.contains(link);
         let mut found: Vec<Leftover> = Vec::new();
         let known_links = link_set(reference);
         for (netns, link) in link_set(&now).difference(&known_links) {
-            if !world.own_links.contains(&(netns.clone(), link.clone())) && !theirs(link) {
+            if !world.own_links.contains(&(netns.clone(), link.clone()))
+                && !theirs(link)
+                && !kept(netns, link)
+            {
                 found.push(Leftover {
                     link: Some(link.clone()),
                     text: format!("link {netns}/{link}"),
@@ -342,7 +351,7 @@ impl Case<'_> {
         }
         let known_addresses = address_set(reference);
         for (netns, link, cidr) in address_set(&now).difference(&known_addresses) {
-            if !theirs(link) {
+            if !theirs(link) && !kept(netns, link) {
                 found.push(Leftover {
                     link: Some(link.clone()),
                     text: format!("address {cidr} on {netns}/{link}"),

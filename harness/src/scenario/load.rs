@@ -293,6 +293,15 @@ impl Library {
                 _ => {}
             }
         }
+        if let Some(bad) = s.kept_by_design.iter().find(|k| {
+            k.split_once('/')
+                .is_none_or(|(netns, link)| netns.is_empty() || link.is_empty())
+        }) {
+            return Err((
+                bad.clone(),
+                format!("kept-by-design entry {bad:?} must be written netns/name"),
+            ));
+        }
         if let NetworkSource::File(name) = &s.network {
             let path = self.fixtures_dir.join(name);
             let text = std::fs::read_to_string(&path).map_err(|e| {

@@ -47,6 +47,11 @@ pub struct Scenario {
     /// `CNI_ARGS` as the runtime passes it.
     #[serde(default)]
     pub cni_args: Option<String>,
+    /// Links (`netns/name`) the plugin keeps after DEL by design, with their addresses: e.g. the
+    /// node's bridge a `bridge` plugin made and the gateway address it put on it, shared by every
+    /// pod on that bridge. Never leftovers; the description says why.
+    #[serde(default)]
+    pub kept_by_design: Vec<String>,
     /// Each step is a one-key map (`- add: {...}`), not a YAML tag.
     #[serde(with = "serde_yaml_ng::with::singleton_map_recursive")]
     pub steps: Vec<Step>,
