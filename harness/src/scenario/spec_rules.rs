@@ -131,7 +131,8 @@ fn prev_result(stdin: &[u8], version: CniVersion) -> Option<CniResult> {
 }
 
 /// What of `prev` is not in `result` unchanged: every interface (by name, with its MAC and
-/// sandbox), every address (pointing at the interface of the same name), every route.
+/// sandbox), every address (pointing at the interface of the same name, when it pointed at
+/// one), every route.
 /// DNS is not compared: a plugin may rightly replace it (the reference's `dns` setting does).
 pub fn passthrough_problems(prev: &CniResult, result: &CniResult) -> Vec<String> {
     let mut problems = Vec::new();
@@ -159,7 +160,13 @@ pub fn passthrough_problems(prev: &CniResult, result: &CniResult) -> Vec<String>
     for ip in &prev.ips {
         match result.ips.iter().find(|kept| kept.address == ip.address) {
             None => problems.push(format!("address {} is missing", ip.address)),
-            Some(kept) if name_of(result, kept.interface) != name_of(prev, ip.interface) => {
+            // An address that pointed at no interface (an IPAM-only result) may be bound to the
+            // interface this plugin made: the SPEC's `interface` is where the address "should be
+            // applied", which is what this plugin decides.
+            Some(kept)
+                if ip.interface.is_some()
+                    && name_of(result, kept.interface) != name_of(prev, ip.interface) =>
+            {
                 problems.push(format!(
                     "address {} points at {:?} instead of {:?}",
                     ip.address,
@@ -237,6 +244,15 @@ mod tests {
         let problems = passthrough_problems(&result(seed_prev()), &result(moved));
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].contains("points at"), "{problems:?}");
+    }
+
+    #[test]
+    fn an_address_without_an_interface_may_be_bound_to_the_plugins_interface() {
+        let ipam_only = json!({"cniVersion": "1.0.0", "ips": [{"address": "10.10.0.2/24"}]});
+        let bound = json!({"cniVersion": "1.0.0",
+            "interfaces": [{"name": "eth0", "sandbox": "/ns/pod"}],
+            "ips": [{"address": "10.10.0.2/24", "interface": 0}]});
+        assert!(passthrough_problems(&result(ipam_only), &result(bound)).is_empty());
     }
 
     #[test]
