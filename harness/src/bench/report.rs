@@ -12,6 +12,11 @@ use crate::kernel::KernelInfo;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BenchReport {
     pub kernel: KernelInfo,
+    /// The type both plugins ran as.
+    pub plugin_type: String,
+    /// The lifecycle's plugin entry for a type other than `vlan` (its pack's minimal
+    /// configuration, before the IPAM); `null` for `vlan`.
+    pub configuration: Option<serde_json::Value>,
     pub plugins: Vec<PluginInfo>,
     /// Recorded pairs per measurement, after `warmups` unrecorded ones.
     pub runs: usize,
@@ -31,12 +36,21 @@ pub struct PluginInfo {
     pub path: String,
 }
 
+/// What the lifecycle section measured: "host-master VLAN", or the type with its configuration.
+pub fn lifecycle_title(plugin_type: &str, configuration: Option<&serde_json::Value>) -> String {
+    match configuration {
+        None => "host-master VLAN".to_string(),
+        Some(config) => format!("{plugin_type} {config}"),
+    }
+}
+
 /// The terminal table: every row with min / median / p95 / max per plugin and A/B.
 pub fn render(report: &BenchReport) -> String {
     let mut out = String::new();
     for plugin in &report.plugins {
         let _ = writeln!(out, "{}: {}", plugin.label, plugin.path);
     }
+    let _ = writeln!(out, "type: {}", report.plugin_type);
     let _ = writeln!(
         out,
         "kernel: {}; {} runs after {} warm-up per measurement, A and B alternating",
@@ -44,7 +58,8 @@ pub fn render(report: &BenchReport) -> String {
     );
     let two = report.plugins.len() > 1;
     section(&mut out, "process start", &report.process_start, two);
-    section(&mut out, "host-master VLAN", &report.lifecycle, two);
+    let lifecycle = lifecycle_title(&report.plugin_type, report.configuration.as_ref());
+    section(&mut out, &lifecycle, &report.lifecycle, two);
     section(
         &mut out,
         "chained behind conform-veth",
