@@ -98,34 +98,40 @@ impl Section {
 
     /// Why this section cannot measure a plugin of `subject`'s type, if it cannot.
     pub fn refused_for(self, subject: &Subject) -> Option<String> {
-        let plugin_type = &subject.plugin_type;
-        let why = match self {
-            _ if subject.is_vlan() => return None,
-            Section::Start | Section::HostMaster => return None,
-            Section::Concurrency if plugin_type != "host-device" => return None,
-            Section::Concurrency => {
-                "moves the one device of its node into many pods at once, and a host-device \
-                 plugin can move a device into one pod only"
-            }
-            Section::Chained => {
-                "measures a VLAN made in the pod on the link conform-veth made (vlan's \
-                 linkInContainer without master), which is VLAN-only"
-            }
-            Section::Scale => {
-                "measures ADD and DEL with up to 4094 VLANs already on the master, which is \
-                 VLAN-only"
-            }
-        };
+        let why = self.refusal(subject)?;
         Some(format!(
-            "the {} benchmark {why}; a {plugin_type} plugin is measured by {}",
+            "the {} benchmark {why}; a {} plugin is measured by {}",
             self.name(),
+            subject.plugin_type,
             Section::ALL
                 .iter()
-                .filter(|s| s.refused_for(subject).is_none())
+                .filter(|s| s.refusal(subject).is_none())
                 .map(|s| s.name())
                 .collect::<Vec<_>>()
                 .join(", ")
         ))
+    }
+
+    fn refusal(self, subject: &Subject) -> Option<&'static str> {
+        if subject.is_vlan() {
+            return None;
+        }
+        match self {
+            Section::Start | Section::HostMaster => None,
+            Section::Concurrency if subject.plugin_type != "host-device" => None,
+            Section::Concurrency => Some(
+                "moves the one device of its node into many pods at once, and a host-device \
+                 plugin can move a device into one pod only",
+            ),
+            Section::Chained => Some(
+                "measures a VLAN made in the pod on the link conform-veth made (vlan's \
+                 linkInContainer without master), which is VLAN-only",
+            ),
+            Section::Scale => Some(
+                "measures ADD and DEL with up to 4094 VLANs already on the master, which is \
+                 VLAN-only",
+            ),
+        }
     }
 }
 
