@@ -195,7 +195,9 @@ pub fn missing_link_kinds(kinds: &[LinkKind]) -> Result<Vec<(LinkKind, String)>,
             .execute()
             .await
             .map_err(|e| format!("cannot make the veth pair every pack needs: {e}"))?;
-        let parent = link_index(&handle, "probe0").await.map_err(|e| e.to_string())?;
+        let parent = link_index(&handle, "probe0")
+            .await
+            .map_err(|e| e.to_string())?;
         let mut missing = Vec::new();
         for (n, kind) in kinds.iter().enumerate() {
             let name = format!("probe{}", n + 2);

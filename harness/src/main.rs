@@ -348,10 +348,13 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
         }
         let report = run_suite(&library, &options, states, &progress)?;
         // Several types: a report folder each, named by type.
-        let report_dir = args
-            .report_dir
-            .as_ref()
-            .map(|d| if several { d.join(&options.plugin_type) } else { d.clone() });
+        let report_dir = args.report_dir.as_ref().map(|d| {
+            if several {
+                d.join(&options.plugin_type)
+            } else {
+                d.clone()
+            }
+        });
         if let Some(dir) = &report_dir {
             let written = report::write_all(&report, dir)
                 .map_err(|e| format!("writing reports to {}: {e}", dir.display()))?;
@@ -391,7 +394,10 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
 }
 
 /// `--plugin-dir`: each file of `dir` named like a type with a pack, with that type.
-fn plugins_in(dir: &std::path::Path, library: &Library) -> Result<Vec<(PathBuf, PluginType)>, String> {
+fn plugins_in(
+    dir: &std::path::Path,
+    library: &Library,
+) -> Result<Vec<(PathBuf, PluginType)>, String> {
     if !dir.is_dir() {
         return Err(format!("--plugin-dir {}: not a folder", dir.display()));
     }
@@ -442,30 +448,7 @@ fn plugin_type(
     library: &Library,
 ) -> Result<PluginType, String> {
     let (packs, _) = library.packs();
-    let known = |name: &str| packs.types.is_empty() || packs.types.contains_key(name);
-    let name = match given {
-        Some(name) if known(&name) => name,
-        Some(name) => {
-            return Err(format!(
-                "--plugin-type: {}",
-                cni_conform::scenario::load::unknown_type(&name, &packs)
-            ));
-        }
-        None => {
-            let from_file = plugin
-                .and_then(|p| p.file_name())
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| DEFAULT_PLUGIN_NAME.to_string());
-            if !known(&from_file) {
-                return Err(format!(
-                    "--plugin-type is needed: the plugin's file name {from_file:?} is not a \
-                     type with a pack; one of {}",
-                    packs.type_names().join(", ")
-                ));
-            }
-            from_file
-        }
-    };
+    let name = cni_conform::scenario::load::resolve_type(given, plugin, &packs)?;
     let kernel = packs
         .types
         .get(&name)
@@ -527,8 +510,14 @@ fn list(library: &Library) -> Result<ExitCode, String> {
                 "  {}: {} scenarios; kernel: {}; reference contract: {}\n    {}",
                 pack.plugin_type,
                 count(&pack.plugin_type),
-                if kernel.is_empty() { "-".into() } else { kernel.join(", ") },
-                pack.reference_contract.as_deref().unwrap_or("none (spec and suite clauses only)"),
+                if kernel.is_empty() {
+                    "-".into()
+                } else {
+                    kernel.join(", ")
+                },
+                pack.reference_contract
+                    .as_deref()
+                    .unwrap_or("none (spec and suite clauses only)"),
                 pack.description.trim()
             );
         }

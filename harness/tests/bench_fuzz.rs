@@ -16,6 +16,35 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 const UPSTREAM_VLAN: &str = "/usr/lib/cni/vlan";
+/// Debian 12's upstream macvlan (1.1.1).
+const UPSTREAM_MACVLAN: &str = "/usr/lib/cni/macvlan";
+
+/// The current upstream release's macvlan, as ci/upstream-fetch leaves it.
+fn current_upstream_macvlan() -> PathBuf {
+    let bin = std::env::var_os("CNI_CONFORM_UPSTREAM_CURRENT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let cache = std::env::var_os("CNI_CONFORM_CACHE")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| "/var/cache/cni-conform".into());
+            cache.join("upstream/current/bin")
+        });
+    let macvlan = bin.join("macvlan");
+    assert!(
+        macvlan.exists(),
+        "{} is missing: ci/upstream-fetch provides the current release (ci/setup runs it)",
+        macvlan.display()
+    );
+    macvlan
+}
+
+/// The kernel makes macvlan links (UML's does; so does a host with the module).
+fn require_macvlan() {
+    let missing =
+        cni_conform::kernel::missing_link_kinds(&[cni_conform::kernel::LinkKind::Macvlan])
+            .unwrap_or_else(|e| panic!("{e}"));
+    assert!(missing.is_empty(), "{missing:?}");
+}
 
 fn reference_vlan() -> PathBuf {
     reference_plugin().unwrap_or_else(|e| panic!("{e}"))
@@ -330,6 +359,8 @@ fn fuzz_finds_shrinks_and_reproduces_a_crash() {
         "fuzz",
         "--plugin",
         path_arg(&plugin),
+        "--plugin-type",
+        "vlan",
         "--cases",
         "150",
         "--kill-rounds",
@@ -377,4 +408,165 @@ fn fuzz_finds_shrinks_and_reproduces_a_crash() {
     );
     let stdin = std::fs::read(script.with_file_name("step1.stdin")).unwrap();
     assert!(String::from_utf8_lossy(&stdin).contains("\"vlanProtocol\""));
+}
+
+/// Another type's bench: both builds through the lifecycle with the pack's minimal
+/// configuration on the pack's node, and concurrency; the VLAN-only sections are not run.
+#[test]
+fn bench_compares_two_macvlan_builds_with_the_pack_configuration() {
+    require_macvlan();
+    let current = current_upstream_macvlan();
+    let dir = TempDir::new().unwrap();
+    let output = cni_conform(&[
+        "bench",
+        "--quick",
+        "--runs",
+        "1",
+        "--plugin",
+        UPSTREAM_MACVLAN,
+        "--vs",
+        path_arg(&current),
+        "--report-dir",
+        path_arg(dir.path()),
+    ]);
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{table}");
+    assert!(table.contains("type: macvlan"), "{table}");
+    assert!(
+        table.contains(
+            "== macvlan {\"type\":\"macvlan\",\"master\":\"master0\",\"mode\":\"bridge\"} =="
+        ),
+        "{table}"
+    );
+    assert!(
+        table.contains(
+            "== scale: VLANs already on the master: VLAN-only, not measured for macvlan =="
+        ),
+        "{table}"
+    );
+    let report = read_json(&dir.path().join("bench.json"));
+    assert_eq!(report["plugin_type"], "macvlan");
+    assert_eq!(report["configuration"]["mode"], "bridge");
+    assert_eq!(report["plugins"][0]["path"], UPSTREAM_MACVLAN);
+    let lifecycle = &report["lifecycle"];
+    assert_eq!(lifecycle.as_array().unwrap().len(), 12, "{lifecycle}");
+    for ipam in ["no IPAM", "conform-ipam"] {
+        for metric in ["ADD", "CHECK", "DEL", "ADD peak RSS"] {
+            for plugin in ["a", "b"] {
+                assert_measured(row(lifecycle, &format!("{metric} ({ipam})")), plugin, 1);
+            }
+        }
+    }
+    assert_measured(row(&report["process_start"], "VERSION"), "b", 1);
+    assert_eq!(report["chained"], serde_json::json!([]));
+    assert_eq!(report["scale"]["curve"], serde_json::json!([]));
+    let levels = report["concurrency"].as_array().unwrap();
+    assert_eq!(levels.len(), 2);
+    for level in levels {
+        for tally in level["failures"].as_array().unwrap() {
+            assert_eq!(
+                (tally["add_failed"].as_u64(), tally["del_failed"].as_u64()),
+                (Some(0), Some(0)),
+                "{tally}"
+            );
+        }
+    }
+}
+
+/// A VLAN-only benchmark asked of another type is refused before anything runs, naming both.
+#[test]
+fn bench_refuses_vlan_only_benchmarks_for_other_types() {
+    for (args, benchmark) in [
+        (vec!["--only", "scale"], "the scale benchmark"),
+        (vec!["--only", "start,chained"], "the chained benchmark"),
+        (vec!["--plugin-fill", "4"], "the scale benchmark"),
+    ] {
+        let mut all = vec!["bench", "--plugin", UPSTREAM_MACVLAN];
+        all.extend(args.iter().copied());
+        let out = cni_conform(&all);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(benchmark), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("VLAN-only; a macvlan plugin"),
+            "{args:?}: {stderr}"
+        );
+    }
+    let out = cni_conform(&[
+        "fuzz",
+        "--plugin",
+        UPSTREAM_MACVLAN,
+        "--plugin-type",
+        "warp",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("macvlan, ptp"),
+        "the types are listed: {stderr}"
+    );
+}
+
+/// Another type's fuzz: the cases start from its pack's minimal configuration on its pack's
+/// node, the plugin runs under its type, and a finding's reproducer rebuilds that node.
+#[test]
+fn fuzz_runs_a_macvlan_with_its_pack_configuration_and_node() {
+    require_macvlan();
+    let dir = TempDir::new().unwrap();
+    let output = cni_conform(&[
+        "fuzz",
+        "--plugin",
+        UPSTREAM_MACVLAN,
+        "--cases",
+        "30",
+        "--kill-rounds",
+        "3",
+        "--seed",
+        "7",
+        "--report-dir",
+        path_arg(dir.path()),
+    ]);
+    let summary = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        summary.contains(
+            "(type macvlan, cases start from {\"type\":\"macvlan\",\"master\":\"master0\",\"mode\":\"bridge\"})"
+        ),
+        "{summary}"
+    );
+    let report = read_json(&dir.path().join("fuzz.json"));
+    assert_eq!(report["plugin_type"], "macvlan");
+    assert_eq!(report["cases"], 30);
+    assert_eq!(report["kill"]["rounds"], 3);
+    assert_eq!(
+        report["kill"]["plan"]["configurations"],
+        serde_json::json!([["Minimal", true], ["Minimal", false]]),
+        "upstream's macvlan handles its minimal configuration with and without IPAM: {summary}"
+    );
+    let outcomes = report["outcomes"].as_object().unwrap();
+    assert!(outcomes.get("\"ADD\": success").is_some(), "{outcomes:?}");
+    // 1.1.1 keeps its link when the IPAM's result has no address: found, and replayed.
+    let findings = report["findings"].as_array().unwrap();
+    let left = findings
+        .iter()
+        .find(|f| f["signature"]["kind"] == "left_behind")
+        .unwrap_or_else(|| panic!("{summary}"));
+    assert_eq!(
+        left["case"]["config"]["plugin"]["type"], "macvlan",
+        "{left}"
+    );
+    let script = PathBuf::from(left["reproducer"].as_str().unwrap());
+    let stdin = std::fs::read(script.with_file_name("step1.stdin")).unwrap();
+    assert!(
+        String::from_utf8_lossy(&stdin).contains("\"type\":\"macvlan\""),
+        "{}",
+        String::from_utf8_lossy(&stdin)
+    );
+    let replay = Command::new("bash").arg(&script).output().unwrap();
+    let replayed = String::from_utf8_lossy(&replay.stdout);
+    assert!(
+        replayed.contains("started with veth master0/master0-peer")
+            && replayed.contains("macvlan mode bridge"),
+        "the reproducer builds the macvlan node and shows the link left in the pod:\n{replayed}\n{}",
+        String::from_utf8_lossy(&replay.stderr)
+    );
 }

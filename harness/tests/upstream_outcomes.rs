@@ -65,8 +65,12 @@ fn current_release_gets_exactly_the_recorded_outcomes() {
         bin.display()
     );
     let version_file = bin.join("../VERSION");
-    let text = std::fs::read_to_string(&version_file)
-        .unwrap_or_else(|e| panic!("{}: {e} (written by ci/upstream-fetch)", version_file.display()));
+    let text = std::fs::read_to_string(&version_file).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (written by ci/upstream-fetch)",
+            version_file.display()
+        )
+    });
     let version = text
         .lines()
         .find_map(|l| l.strip_prefix("upstream-version:"))

@@ -1,5 +1,6 @@
 //! Throughput with many plugin processes at once on one master: a fixed batch of attachments
-//! (one per pod, each its own VLAN id) is ADDed by `n` workers running side by side, then DELed
+//! (one per pod, each its own VLAN id; another type: its minimal configuration, each its own
+//! address) is ADDed by `n` workers running side by side, then DELed
 //! the same way; ADDs and DELs per second, and how many failed.
 
 use std::sync::Barrier;
@@ -9,7 +10,7 @@ use serde::Serialize;
 
 use super::Plan;
 use super::paired::{Contender, Row, Unit, alternate, row};
-use super::world::{Ipam, MASTER, World, host_master_list};
+use super::world::{Ipam, Subject, World};
 use crate::runtime::{Attachment, NetworkConfigList};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -43,12 +44,17 @@ fn pod(index: usize) -> String {
 }
 
 /// One batch per round per contender, `plan.warmups` rounds unrecorded.
-pub fn run(world: &World, contenders: &[Contender], plan: &Plan) -> Vec<LevelReport> {
+pub fn run(
+    world: &World,
+    subject: &Subject,
+    contenders: &[Contender],
+    plan: &Plan,
+) -> Vec<LevelReport> {
     let work: Vec<(NetworkConfigList, Attachment)> = (0..plan.batch)
         .map(|i| {
             let vlan_id = u16::try_from(i + 1).expect("a batch is far smaller than 4094");
             let address = format!("10.78.{i}.2/24");
-            let list = host_master_list(MASTER, vlan_id, Ipam::Conform, &address);
+            let list = subject.list(vlan_id, Ipam::Conform, &address);
             let attachment = world.attachment(&pod(i), &format!("bench-conc-{i}"), "eth0");
             (list, attachment)
         })

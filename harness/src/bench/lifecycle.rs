@@ -1,5 +1,6 @@
 //! Single-attachment costs: process start (VERSION), ADD / CHECK / DEL of a host-master VLAN
-//! with each IPAM choice, and a chained ADD / DEL behind `conform-veth`.
+//! (another type: its pack's minimal configuration) with each IPAM choice, and (`vlan` only) a
+//! chained ADD / DEL behind `conform-veth`.
 //!
 //! Peak RSS is the plugin process alone (a delegate's memory is the delegate's), measured in an
 //! extra run of its own under ptrace ([`MemoryAccounting::PluginOnly`]) so the timed runs carry
@@ -7,9 +8,7 @@
 
 use super::Plan;
 use super::paired::{Contender, Metric, Row, Unit, alternate, rows};
-use super::world::{
-    Ipam, MASTER, World, chain_millis, chained_list, host_master_list, millis, succeeded,
-};
+use super::world::{Ipam, Subject, World, chain_millis, chained_list, millis, succeeded};
 use crate::runtime::{Attachment, MemoryAccounting, NetworkConfigList, Runtime};
 
 const POD: &str = "pod";
@@ -71,8 +70,13 @@ pub fn pods() -> Vec<String> {
 }
 
 /// `CNI_COMMAND=VERSION`: the cost of starting the plugin at all, and its footprint.
-pub fn process_start(world: &World, contenders: &[Contender], plan: &Plan) -> Vec<Row> {
-    let list = host_master_list(MASTER, VLAN_ID, Ipam::None, ADDRESS);
+pub fn process_start(
+    world: &World,
+    subject: &Subject,
+    contenders: &[Contender],
+    plan: &Plan,
+) -> Vec<Row> {
+    let list = subject.list(VLAN_ID, Ipam::None, ADDRESS);
     let version = |runtime: Runtime| {
         let run = runtime.versions(&list);
         if let Err(errors) = &run.outcome {
@@ -92,13 +96,19 @@ pub fn process_start(world: &World, contenders: &[Contender], plan: &Plan) -> Ve
     rows("", &START, &series)
 }
 
-/// ADD, CHECK and DEL of a VLAN on the node's master, without IPAM and with each delegate.
-pub fn host_master(world: &World, contenders: &[Contender], plan: &Plan) -> Vec<Row> {
+/// ADD, CHECK and DEL of a VLAN on the node's master (another type: its minimal
+/// configuration), without IPAM and with each delegate.
+pub fn host_master(
+    world: &World,
+    subject: &Subject,
+    contenders: &[Contender],
+    plan: &Plan,
+) -> Vec<Row> {
     let attachment = world.attachment(POD, "bench-host", "eth0");
     [Ipam::None, Ipam::Conform, Ipam::Static]
         .into_iter()
         .flat_map(|ipam| {
-            let list = host_master_list(MASTER, VLAN_ID, ipam, ADDRESS);
+            let list = subject.list(VLAN_ID, ipam, ADDRESS);
             let series = alternate(
                 contenders,
                 plan.warmups,

@@ -1,5 +1,11 @@
-//! `cni-conform bench`: what a VLAN plugin costs, measured against another one on the same
-//! kernel and sandbox, the two taking turns (A B A B ...) after a warm-up.
+//! `cni-conform bench`: what a plugin costs, measured against another build of its type on the
+//! same kernel and sandbox, the two taking turns (A B A B ...) after a warm-up.
+//!
+//! A `vlan` is measured by every section. Any other type ([`world::Subject`], from its pack) by
+//! process start, the lifecycle (the host-master section, with the pack's minimal configuration
+//! on the pack's node) and concurrency (but `host-device`: its node has one device to move);
+//! the chained and scale sections measure VLAN-only things and are refused for it
+//! ([`Section::refused_for`]).
 //!
 //! - [`lifecycle`]: process start (VERSION: wall time, peak RSS), ADD / CHECK / DEL of a
 //!   host-master VLAN without IPAM, with `conform-ipam` and with upstream `static`, peak RSS of
@@ -36,10 +42,10 @@ use std::time::Instant;
 use paired::Contender;
 use report::{BenchReport, PluginInfo};
 use scale::ScaleReport;
-use world::World;
+use world::{Subject, World};
 
-/// Where distributions install upstream's plugin: the default `--vs`.
-pub const UPSTREAM_VLAN: &str = "/usr/lib/cni/vlan";
+/// Where distributions install upstream's plugins: the default `--vs` is the type's file there.
+pub const UPSTREAM_DIR: &str = "/usr/lib/cni";
 
 /// The default cap of the plugin's own fill: in User-Mode Linux one ADD with IPAM costs
 /// ~0.2 s, so filling all 4094 takes a quarter of an hour per plugin (`--plugin-fill 4094`).
@@ -53,7 +59,9 @@ pub const MAX_VLAN_ID: u16 = 4094;
 pub enum Section {
     /// VERSION: process start and exit, peak RSS.
     Start,
-    /// ADD / CHECK / DEL of a host-master VLAN with each IPAM, ADD's peak RSS.
+    /// ADD / CHECK / DEL of a host-master VLAN (another type: its pack's minimal
+    /// configuration) with each IPAM, ADD's peak RSS.
+    #[value(alias = "lifecycle")]
     HostMaster,
     /// ADD / DEL chained behind conform-veth.
     Chained,
@@ -72,9 +80,58 @@ impl Section {
         Section::Concurrency,
     ];
 
-    /// Whether the section creates VLAN links (and so needs a kernel with 802.1Q).
-    pub fn makes_vlans(self) -> bool {
+    /// Whether the section creates links (and so needs a kernel that makes the type's kinds).
+    pub fn makes_links(self) -> bool {
         self != Section::Start
+    }
+
+    /// Its `--only` name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Section::Start => "start",
+            Section::HostMaster => "host-master",
+            Section::Chained => "chained",
+            Section::Scale => "scale",
+            Section::Concurrency => "concurrency",
+        }
+    }
+
+    /// Why this section cannot measure a plugin of `subject`'s type, if it cannot.
+    pub fn refused_for(self, subject: &Subject) -> Option<String> {
+        let why = self.refusal(subject)?;
+        Some(format!(
+            "the {} benchmark {why}; a {} plugin is measured by {}",
+            self.name(),
+            subject.plugin_type,
+            Section::ALL
+                .iter()
+                .filter(|s| s.refusal(subject).is_none())
+                .map(|s| s.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    }
+
+    fn refusal(self, subject: &Subject) -> Option<&'static str> {
+        if subject.is_vlan() {
+            return None;
+        }
+        match self {
+            Section::Start | Section::HostMaster => None,
+            Section::Concurrency if subject.plugin_type != "host-device" => None,
+            Section::Concurrency => Some(
+                "moves the one device of its node into many pods at once, and a host-device \
+                 plugin can move a device into one pod only",
+            ),
+            Section::Chained => Some(
+                "measures a VLAN made in the pod on the link conform-veth made (vlan's \
+                 linkInContainer without master), which is VLAN-only",
+            ),
+            Section::Scale => Some(
+                "measures ADD and DEL with up to 4094 VLANs already on the master, which is \
+                 VLAN-only",
+            ),
+        }
     }
 }
 
@@ -82,6 +139,8 @@ impl Section {
 pub struct BenchOptions {
     /// Plugin A.
     pub plugin: PathBuf,
+    /// The type A and B are (both are linked under its name).
+    pub subject: Subject,
     /// Plugin B, if any.
     pub versus: Option<PathBuf>,
     /// Recorded pairs per measurement (default 20, quick 3).
@@ -149,9 +208,32 @@ impl Plan {
                 "--plugin-fill: {plugin_fill} VLANs do not fit on a master (ids 1..={MAX_VLAN_ID})"
             ));
         }
-        let sections = options.sections.clone().unwrap_or(Section::ALL.to_vec());
+        let subject = &options.subject;
+        let sections = match &options.sections {
+            Some(sections) => {
+                if let Some(why) = sections.iter().find_map(|s| s.refused_for(subject)) {
+                    return Err(format!("--only: {why}"));
+                }
+                sections.clone()
+            }
+            None => Section::ALL
+                .into_iter()
+                .filter(|s| s.refused_for(subject).is_none())
+                .collect(),
+        };
         if sections.is_empty() {
             return Err("--only needs at least one section".into());
+        }
+        if !subject.is_vlan() {
+            let scale = Section::Scale.refused_for(subject).expect("VLAN-only");
+            for (flag, given) in [
+                ("--scale-points", options.scale_points.is_some()),
+                ("--plugin-fill", options.plugin_fill.is_some()),
+            ] {
+                if given {
+                    return Err(format!("{flag}: {scale}"));
+                }
+            }
         }
         Ok(Plan {
             sections,
@@ -191,14 +273,17 @@ pub fn run_bench(options: &BenchOptions, progress: &dyn Fn(&str)) -> Result<Benc
         .into_iter()
         .any(wanted)
     {
-        let world = World::new(&contenders, &lifecycle::pods())?;
+        let subject = &options.subject;
+        let world = World::new(&contenders, &lifecycle::pods(), subject)?;
         if wanted(Section::Start) {
             progress("process start");
-            process_start = lifecycle::process_start(&world, &contenders, &plan);
+            process_start = lifecycle::process_start(&world, subject, &contenders, &plan);
         }
         if wanted(Section::HostMaster) {
-            progress("host-master lifecycle");
-            host_master = lifecycle::host_master(&world, &contenders, &plan);
+            let title =
+                report::lifecycle_title(&subject.plugin_type, subject.configuration().as_ref());
+            progress(&format!("{title} lifecycle"));
+            host_master = lifecycle::host_master(&world, subject, &contenders, &plan);
         }
         if wanted(Section::Chained) {
             progress("chained");
@@ -208,19 +293,25 @@ pub fn run_bench(options: &BenchOptions, progress: &dyn Fn(&str)) -> Result<Benc
 
     let mut scale = ScaleReport::default();
     if wanted(Section::Scale) {
-        let world = World::new(&contenders, &scale::pods())?;
+        let world = World::new(&contenders, &scale::pods(), &options.subject)?;
         scale = scale::run(&world, &contenders, &plan, progress)?;
     }
 
     let mut concurrency = Vec::new();
     if wanted(Section::Concurrency) {
         progress("concurrency");
-        let world = World::new(&contenders, &concurrency::pods(plan.batch))?;
-        concurrency = concurrency::run(&world, &contenders, &plan);
+        let world = World::new(
+            &contenders,
+            &concurrency::pods(plan.batch),
+            &options.subject,
+        )?;
+        concurrency = concurrency::run(&world, &options.subject, &contenders, &plan);
     }
 
     Ok(BenchReport {
         kernel: crate::kernel::current(),
+        plugin_type: options.subject.plugin_type.clone(),
+        configuration: options.subject.configuration(),
         plugins: contenders
             .iter()
             .map(|c| PluginInfo {

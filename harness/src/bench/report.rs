@@ -12,6 +12,11 @@ use crate::kernel::KernelInfo;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BenchReport {
     pub kernel: KernelInfo,
+    /// The type both plugins ran as.
+    pub plugin_type: String,
+    /// The lifecycle's plugin entry for a type other than `vlan` (its pack's minimal
+    /// configuration, before the IPAM); `null` for `vlan`.
+    pub configuration: Option<serde_json::Value>,
     pub plugins: Vec<PluginInfo>,
     /// Recorded pairs per measurement, after `warmups` unrecorded ones.
     pub runs: usize,
@@ -31,12 +36,21 @@ pub struct PluginInfo {
     pub path: String,
 }
 
+/// What the lifecycle section measured: "host-master VLAN", or the type with its configuration.
+pub fn lifecycle_title(plugin_type: &str, configuration: Option<&serde_json::Value>) -> String {
+    match configuration {
+        None => "host-master VLAN".to_string(),
+        Some(config) => format!("{plugin_type} {config}"),
+    }
+}
+
 /// The terminal table: every row with min / median / p95 / max per plugin and A/B.
 pub fn render(report: &BenchReport) -> String {
     let mut out = String::new();
     for plugin in &report.plugins {
         let _ = writeln!(out, "{}: {}", plugin.label, plugin.path);
     }
+    let _ = writeln!(out, "type: {}", report.plugin_type);
     let _ = writeln!(
         out,
         "kernel: {}; {} runs after {} warm-up per measurement, A and B alternating",
@@ -44,42 +58,20 @@ pub fn render(report: &BenchReport) -> String {
     );
     let two = report.plugins.len() > 1;
     section(&mut out, "process start", &report.process_start, two);
-    section(&mut out, "host-master VLAN", &report.lifecycle, two);
-    section(
-        &mut out,
-        "chained behind conform-veth",
-        &report.chained,
-        two,
-    );
-    let curve: Vec<Row> = report
-        .scale
-        .curve
-        .iter()
-        .flat_map(|p| {
-            [&p.add, &p.del].map(|r| Row {
-                name: format!("{} @ {} VLANs", r.name, p.vlans),
-                ..r.clone()
-            })
-        })
-        .collect();
-    section(&mut out, "scale: VLANs already on the master", &curve, two);
-    for step in &report.scale.fill_in_process {
+    let lifecycle = lifecycle_title(&report.plugin_type, report.configuration.as_ref());
+    section(&mut out, &lifecycle, &report.lifecycle, two);
+    let vlan_only = |out: &mut String, title: &str| {
         let _ = writeln!(
             out,
-            "in-process fill {} -> {} VLANs: {:.2} s",
-            step.from_vlans, step.to_vlans, step.seconds
+            "\n== {title}: VLAN-only, not measured for {} ==",
+            report.plugin_type
         );
-    }
-    for fill in &report.scale.fill_with_plugin {
-        let failures = match &fill.first_failure {
-            Some(first) => format!(", {} failed (first: {})", fill.failed, clip(first, 80)),
-            None => String::new(),
-        };
-        let _ = writeln!(
-            out,
-            "{} fills a master with {} VLANs: {:.1} s, {:.1} ADDs/s{failures}",
-            fill.plugin, fill.vlans, fill.seconds, fill.adds_per_second
-        );
+    };
+    if report.configuration.is_some() {
+        vlan_only(&mut out, "chained behind conform-veth");
+        vlan_only(&mut out, "scale: VLANs already on the master");
+    } else {
+        vlan_sections(&mut out, report, two);
     }
     let throughput: Vec<Row> = report
         .concurrency
@@ -108,6 +100,41 @@ pub fn render(report: &BenchReport) -> String {
     }
     let _ = writeln!(out, "took {:.0} s", report.seconds);
     out
+}
+
+/// The chained and scale sections (a `vlan`'s).
+fn vlan_sections(out: &mut String, report: &BenchReport, two: bool) {
+    section(out, "chained behind conform-veth", &report.chained, two);
+    let curve: Vec<Row> = report
+        .scale
+        .curve
+        .iter()
+        .flat_map(|p| {
+            [&p.add, &p.del].map(|r| Row {
+                name: format!("{} @ {} VLANs", r.name, p.vlans),
+                ..r.clone()
+            })
+        })
+        .collect();
+    section(out, "scale: VLANs already on the master", &curve, two);
+    for step in &report.scale.fill_in_process {
+        let _ = writeln!(
+            out,
+            "in-process fill {} -> {} VLANs: {:.2} s",
+            step.from_vlans, step.to_vlans, step.seconds
+        );
+    }
+    for fill in &report.scale.fill_with_plugin {
+        let failures = match &fill.first_failure {
+            Some(first) => format!(", {} failed (first: {})", fill.failed, clip(first, 80)),
+            None => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "{} fills a master with {} VLANs: {:.1} s, {:.1} ADDs/s{failures}",
+            fill.plugin, fill.vlans, fill.seconds, fill.adds_per_second
+        );
+    }
 }
 
 const NAME_WIDTH: usize = 38;

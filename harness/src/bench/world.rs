@@ -1,6 +1,7 @@
 //! The setting every benchmark section runs in: one sandbox whose node namespace has a master
 //! link (one end of a veth whose other end sits in a namespace of its own, so the master has
-//! carrier), pod namespaces, and per contender a `CNI_PATH` in which its binary is `vlan`.
+//! carrier) for `vlan`, or the node of the type's pack for any other type; pod namespaces; and
+//! per contender a `CNI_PATH` in which its binary is named after the type.
 
 use std::path::Path;
 
@@ -8,12 +9,68 @@ use nix::errno::Errno;
 use serde_json::{Value, json};
 
 use super::paired::Contender;
+use crate::fixtures::personality::FIXTURE_PLUGINS;
 use crate::runtime::{Attachment, ChainRun, CniPath, Execution, NetworkConfigList, Runtime};
 use crate::sandbox::{Context, Sandbox, SandboxError, link_name, netlink};
+use crate::scenario::pack::{Minimal, TypePack};
 use crate::topology::{Endpoint, NODE, Topology};
 
-/// The `type` both contenders are known by in their own `CNI_PATH`.
-pub const PLUGIN_TYPE: &str = "vlan";
+/// The type whose benchmarks are the VLAN ones (host master, chained, scale).
+pub const VLAN: &str = "vlan";
+
+/// What is benchmarked: the contenders' type, and for any type but `vlan` its pack's minimal
+/// configuration and node.
+#[derive(Debug, Clone)]
+pub struct Subject {
+    pub plugin_type: String,
+    /// `None` for `vlan`, whose lists are built here ([`host_master_list`]).
+    pub minimal: Option<Minimal>,
+}
+
+impl Subject {
+    pub fn vlan() -> Subject {
+        Subject {
+            plugin_type: VLAN.into(),
+            minimal: None,
+        }
+    }
+
+    pub fn from_pack(pack: &TypePack) -> Subject {
+        if pack.plugin_type == VLAN {
+            return Subject::vlan();
+        }
+        Subject {
+            plugin_type: pack.plugin_type.clone(),
+            minimal: Some(pack.minimal.clone()),
+        }
+    }
+
+    pub fn is_vlan(&self) -> bool {
+        self.minimal.is_none()
+    }
+
+    /// The one attachment's network: a host-master VLAN with `vlan_id` for `vlan`, else the
+    /// pack's minimal configuration; with `ipam` handing out `address`.
+    pub fn list(&self, vlan_id: u16, ipam: Ipam, address: &str) -> NetworkConfigList {
+        match &self.minimal {
+            None => host_master_list(MASTER, vlan_id, ipam, address),
+            Some(minimal) => {
+                let mut plugin = Value::Object(minimal.plugin.clone());
+                if let Some(section) = ipam.section(address) {
+                    plugin["ipam"] = section;
+                }
+                list(vec![plugin])
+            }
+        }
+    }
+
+    /// The minimal configuration, for reports (`None` for `vlan`).
+    pub fn configuration(&self) -> Option<Value> {
+        self.minimal
+            .as_ref()
+            .map(|m| Value::Object(m.plugin.clone()))
+    }
+}
 /// The node-side link every host-master VLAN sits on.
 pub const MASTER: &str = "master0";
 /// The namespace holding the master's veth peer.
@@ -58,27 +115,46 @@ pub struct World {
 }
 
 impl World {
-    /// A sandbox with `pods` and the master, ready for `contenders`.
-    pub fn new(contenders: &[Contender], pods: &[String]) -> Result<World, String> {
-        let topology = Topology::default()
-            .with_pods(pods.iter().cloned())
-            .with_extra_netns([WIRE])
-            .with_veth(Endpoint::new(NODE, MASTER), Endpoint::new(WIRE, "peer0"));
+    /// A sandbox with `pods` and the master (another type: its pack's node), ready for
+    /// `contenders`.
+    pub fn new(
+        contenders: &[Contender],
+        pods: &[String],
+        subject: &Subject,
+    ) -> Result<World, String> {
+        let topology = match &subject.minimal {
+            None => Topology::default()
+                .with_pods(pods.iter().cloned())
+                .with_extra_netns([WIRE])
+                .with_veth(Endpoint::new(NODE, MASTER), Endpoint::new(WIRE, "peer0")),
+            Some(minimal) => {
+                let mut topology = minimal.topology.clone();
+                for pod in pods {
+                    if !topology.pods.contains(pod) {
+                        topology.pods.push(pod.clone());
+                    }
+                }
+                topology
+            }
+        };
         let sandbox =
             Sandbox::new(&topology).map_err(|e| format!("cannot build the sandbox: {e}"))?;
         let cni_paths = contenders
             .iter()
             .map(|c| {
                 let links = sandbox.dir().join(format!("bin-{}", c.label));
-                CniPath::standard(&links, &[(PLUGIN_TYPE, c.binary.as_path())])
-                    .map(|path| (c.label, path))
-                    .map_err(|e| format!("cannot prepare CNI_PATH for {}: {e}", c.label))
+                CniPath::standard(
+                    &links,
+                    &[(subject.plugin_type.as_str(), c.binary.as_path())],
+                )
+                .map(|path| (c.label, path))
+                .map_err(|e| format!("cannot prepare CNI_PATH for {}: {e}", c.label))
             })
             .collect::<Result<_, _>>()?;
         Ok(World { sandbox, cni_paths })
     }
 
-    /// A runtime running `contender` as `vlan`, with a result cache of its own.
+    /// A runtime running `contender` under its type, with a result cache of its own.
     pub fn runtime(&self, contender: &Contender) -> Runtime<'_> {
         let (label, cni_path) = self
             .cni_paths
@@ -142,7 +218,7 @@ pub fn host_master_list(
     ipam: Ipam,
     address: &str,
 ) -> NetworkConfigList {
-    let mut vlan = json!({"type": PLUGIN_TYPE, "master": master, "vlanId": vlan_id});
+    let mut vlan = json!({"type": VLAN, "master": master, "vlanId": vlan_id});
     if let Some(section) = ipam.section(address) {
         vlan["ipam"] = section;
     }
@@ -152,7 +228,7 @@ pub fn host_master_list(
 /// `conform-veth` makes the pod's interface, then the plugin puts a VLAN on it inside the pod
 /// (`linkInContainer`, no `master`): the chaining mode of the reference plugin.
 pub fn chained_list(vlan_id: u16, ipam: Ipam, address: &str) -> NetworkConfigList {
-    let mut vlan = json!({"type": PLUGIN_TYPE, "linkInContainer": true, "vlanId": vlan_id});
+    let mut vlan = json!({"type": VLAN, "linkInContainer": true, "vlanId": vlan_id});
     if let Some(section) = ipam.section(address) {
         vlan["ipam"] = section;
     }
@@ -164,9 +240,12 @@ fn list(plugins: Vec<Value>) -> NetworkConfigList {
     NetworkConfigList::from_value(value).expect("benchmark configurations are valid")
 }
 
-/// The execution of the plugin under test in a chain run.
+/// The execution of the plugin under test in a chain run: the one plugin of the benchmarks'
+/// lists that is not a fixture.
 pub fn plugin_exec<T, E>(run: &ChainRun<T, E>) -> Option<&Execution> {
-    run.executions.iter().find(|e| e.plugin == PLUGIN_TYPE)
+    run.executions
+        .iter()
+        .find(|e| !FIXTURE_PLUGINS.contains(&e.plugin.as_str()))
 }
 
 pub fn millis(execution: &Execution) -> f64 {

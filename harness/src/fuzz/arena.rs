@@ -1,7 +1,8 @@
 //! The sandbox fuzz cases run in, and how it is checked for leftovers.
 //!
-//! Node namespace with `master0` (veth peer in a namespace of its own), a pod with `eth0`
-//! (veth peer `hosteth0` on the node) for the container-master and chained modes, and decoys
+//! For `vlan`: node namespace with `master0` (veth peer in a namespace of its own), a pod with
+//! `eth0` (veth peer `hosteth0` on the node) for the container-master and chained modes. For
+//! any other type: the node its pack's `minimal.topology` asks for ([`Target`]). Both get decoys
 //! for `CNI_NETNS`: a regular file and a folder. The baseline snapshot is taken when the arena
 //! is built; after every case the sandbox must be equal to it again (and the IPAM call log must
 //! hold no ADD without a DEL). An arena with leftovers is rebuilt before the next case.
@@ -12,30 +13,40 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use serde_json::Map;
+
 use super::input::{NODE_MASTER, POD_LINK, Places};
 use crate::fixtures::IPAM_PLUGIN;
 use crate::fixtures::call_log::{self, CallRecord};
+use crate::kernel::LinkKind;
 use crate::runtime::{CniCommand, CniPath, ExecRequest, Outcome, execute};
 use crate::sandbox::Sandbox;
+use crate::scenario::pack::TypePack;
 use crate::snapshot::Snapshot;
 use crate::topology::{DEFAULT_POD, Endpoint, NODE, Topology};
 
-/// The type the plugin under test is linked as in `CNI_PATH`.
-pub const PLUGIN_TYPE: &str = "vlan";
+/// The type whose cases are its three modes rather than its pack's minimal configuration.
+pub const VLAN: &str = "vlan";
 
 const WIRE: &str = "wire";
 
-const REPLAY_TIMEOUT: Duration = Duration::from_secs(10);
-
-pub struct Arena {
-    pub sandbox: Sandbox,
-    pub places: Places,
-    pub plugin: PathBuf,
-    baseline: Snapshot,
+/// What is fuzzed: the plugin's type (it is linked under that name into `CNI_PATH`), the valid
+/// configuration the cases start from and the node they run on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    pub plugin_type: String,
+    /// The pack's `minimal.plugin` (with its `type`); `None` for `vlan`, whose cases start from
+    /// its three modes (host master, master in the pod, chained).
+    pub minimal: Option<Map<String, Value>>,
+    /// The node, without the `CNI_NETNS` decoys (files, not links).
+    pub topology: Topology,
+    /// Link kinds the kernel must make.
+    pub kernel: Vec<LinkKind>,
 }
 
-impl Arena {
-    pub fn new(plugin: &Path) -> Result<Arena, String> {
+impl Target {
+    /// `vlan` as the fuzzer has always run it.
+    pub fn vlan() -> Target {
         let topology = Topology::default()
             .with_extra_netns([WIRE])
             .with_veth(
@@ -46,10 +57,54 @@ impl Arena {
                 Endpoint::new(DEFAULT_POD, POD_LINK),
                 Endpoint::new(NODE, "hosteth0"),
             );
+        Target {
+            plugin_type: VLAN.into(),
+            minimal: None,
+            topology,
+            kernel: vec![LinkKind::Vlan],
+        }
+    }
+
+    /// A type pack's plugin: its minimal configuration on its minimal node (`vlan`: [`Target::vlan`]).
+    pub fn from_pack(pack: &TypePack) -> Result<Target, String> {
+        if pack.plugin_type == VLAN {
+            return Ok(Target::vlan());
+        }
+        let topology = pack.minimal.topology.clone();
+        if !topology.pods.iter().any(|p| p == DEFAULT_POD) {
+            return Err(format!(
+                "the {} pack's minimal.topology has no pod {DEFAULT_POD:?}, the one fuzz cases \
+                 attach to",
+                pack.plugin_type
+            ));
+        }
+        Ok(Target {
+            plugin_type: pack.plugin_type.clone(),
+            minimal: Some(pack.minimal.plugin.clone()),
+            topology,
+            kernel: pack.kernel.clone(),
+        })
+    }
+}
+
+const REPLAY_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct Arena {
+    pub sandbox: Sandbox,
+    pub places: Places,
+    pub plugin: PathBuf,
+    /// The name the plugin runs under (its type).
+    pub plugin_type: String,
+    baseline: Snapshot,
+}
+
+impl Arena {
+    pub fn new(plugin: &Path, target: &Target) -> Result<Arena, String> {
         let sandbox =
-            Sandbox::new(&topology).map_err(|e| format!("cannot build the sandbox: {e}"))?;
+            Sandbox::new(&target.topology).map_err(|e| format!("cannot build the sandbox: {e}"))?;
         let dir = sandbox.dir().to_path_buf();
-        let cni_path = CniPath::standard(&dir.join("bin"), &[(PLUGIN_TYPE, plugin)])
+        let plugin_type = target.plugin_type.as_str();
+        let cni_path = CniPath::standard(&dir.join("bin"), &[(plugin_type, plugin)])
             .map_err(|e| format!("cannot prepare CNI_PATH: {e}"))?;
         std::fs::write(dir.join("file"), b"not a namespace\n")
             .and_then(|()| std::fs::create_dir(dir.join("folder")))
@@ -65,6 +120,7 @@ impl Arena {
             sandbox,
             places,
             plugin: plugin.to_path_buf(),
+            plugin_type: target.plugin_type.clone(),
             baseline,
         })
     }

@@ -4,10 +4,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::arena::Target;
 use super::{FuzzOptions, Progress, report, run_fuzz};
 use crate::fixtures::preflight::check_harness;
 use crate::runtime::plugin_argument;
-use crate::uml::{KernelChoice, ensure_vlan_kernel};
+use crate::scenario::load::bundled_type_pack;
+use crate::uml::{KernelChoice, ensure_link_kinds};
 
 #[derive(Debug, clap::Args)]
 pub struct FuzzArgs {
@@ -15,6 +17,12 @@ pub struct FuzzArgs {
     /// the first `vlan` in CNI_PATH).
     #[arg(long, value_name = "PATH")]
     plugin: Option<PathBuf>,
+    /// The plugin's type: vlan, macvlan, ipvlan, bridge, ptp, host-device, tap, dummy. Default:
+    /// the plugin's file name, when it is one of those (`vlan` for the default plugin). A vlan's
+    /// cases start from its three modes (master on the node, in the pod, chained); any other
+    /// type's from its pack's minimal configuration, on its pack's node (`cni-conform list`).
+    #[arg(long, value_name = "TYPE")]
+    plugin_type: Option<String>,
     /// Generated cases.
     #[arg(long, default_value_t = 1000, value_name = "N")]
     cases: usize,
@@ -37,13 +45,15 @@ pub struct FuzzArgs {
     /// Candidate cases tried while shrinking one finding.
     #[arg(long, default_value_t = 200, value_name = "N")]
     shrink_iterations: usize,
-    /// Which kernel runs the fuzzer: auto (native if it makes 802.1Q links, else UML), native,
-    /// uml.
+    /// Which kernel runs the fuzzer: auto (native if it makes the type's links, e.g. 802.1Q,
+    /// else UML), native, uml.
     #[arg(long, value_enum, default_value_t = KernelChoice::Auto, env = "CNI_CONFORM_KERNEL")]
     kernel: KernelChoice,
 }
 
 pub fn run(args: FuzzArgs) -> Result<ExitCode, String> {
+    let pack = bundled_type_pack(args.plugin_type, args.plugin.as_deref())?;
+    let target = Target::from_pack(&pack)?;
     let plugin = plugin_argument(args.plugin)?;
     if args.sandbox_reuse == 0 {
         return Err("--sandbox-reuse must be at least 1".into());
@@ -60,12 +70,13 @@ pub fn run(args: FuzzArgs) -> Result<ExitCode, String> {
     check_harness()?;
     std::fs::create_dir_all(&args.report_dir)
         .map_err(|e| format!("--report-dir {}: {e}", args.report_dir.display()))?;
-    ensure_vlan_kernel(args.kernel)?;
+    ensure_link_kinds(args.kernel, &target.kernel)?;
     // After a re-run under UML this is the guest's seed: the one the cases come from.
-    eprintln!("cni-conform fuzz: seed {seed}");
+    eprintln!("cni-conform fuzz: seed {seed}, type {}", target.plugin_type);
 
     let options = FuzzOptions {
         plugin,
+        target,
         cases: args.cases,
         seed,
         kill_rounds: args.kill_rounds,

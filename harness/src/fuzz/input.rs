@@ -64,7 +64,8 @@ pub struct EnvCase {
     pub cni_path: Var,
 }
 
-/// Which of the plugin's modes the valid starting configuration uses.
+/// Which valid configuration a case starts from: one of a VLAN plugin's modes, or, for any
+/// other type, its pack's minimal configuration ([`ConfigCase::plugin`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Mode {
     /// `master` in the runtime's (node) namespace.
@@ -73,6 +74,8 @@ pub enum Mode {
     ContainerMaster,
     /// No master: the pod's `CNI_IFNAME` link is the master (`linkInContainer`).
     Chained,
+    /// The pack's `minimal.plugin` of a type other than `vlan`.
+    Minimal,
 }
 
 impl std::fmt::Display for Mode {
@@ -82,6 +85,7 @@ impl std::fmt::Display for Mode {
             Mode::HostMaster => "host-master",
             Mode::ContainerMaster => "container-master",
             Mode::Chained => "chained",
+            Mode::Minimal => "minimal",
         })
     }
 }
@@ -95,6 +99,10 @@ pub struct ConfigCase {
     /// Applied in order to the valid configuration.
     pub mutations: Vec<Mutation>,
     pub encoding: Encoding,
+    /// [`Mode::Minimal`]'s plugin entry (its pack's `minimal.plugin`, `type` included);
+    /// `vlan_id` means nothing then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<Map<String, Value>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -181,7 +189,7 @@ pub const NODE_MASTER: &str = "master0";
 /// The pod's link made by "an earlier plugin": container-master mode's master and chained
 /// mode's `CNI_IFNAME`.
 pub const POD_LINK: &str = "eth0";
-/// The interface host- and container-master mode create.
+/// The interface host- and container-master mode create, and any other type's plugin.
 pub const NEW_IFNAME: &str = "net1";
 pub const CONTAINER_ID: &str = "fuzz-container";
 const NETWORK_NAME: &str = "fuzznet";
@@ -223,7 +231,7 @@ impl FuzzCase {
         }
         let ifname = match self.config.mode {
             Mode::Chained => POD_LINK,
-            Mode::HostMaster | Mode::ContainerMaster => NEW_IFNAME,
+            Mode::HostMaster | Mode::ContainerMaster | Mode::Minimal => NEW_IFNAME,
         };
         let env_vars = [
             ("CNI_CONTAINERID", &self.env.container_id, CONTAINER_ID),
@@ -306,10 +314,17 @@ impl ConfigCase {
         let mut config = json!({
             "cniVersion": self.version.as_str(),
             "name": NETWORK_NAME,
-            "type": "vlan",
-            "vlanId": self.vlan_id,
         });
+        if self.mode == Mode::Minimal {
+            for (key, value) in self.plugin.iter().flatten() {
+                config[key] = value.clone();
+            }
+        } else {
+            config["type"] = "vlan".into();
+            config["vlanId"] = self.vlan_id.into();
+        }
         match self.mode {
+            Mode::Minimal => {}
             Mode::HostMaster => config["master"] = NODE_MASTER.into(),
             Mode::ContainerMaster => {
                 config["master"] = POD_LINK.into();
@@ -435,6 +450,7 @@ mod tests {
                 ipam: false,
                 mutations,
                 encoding,
+                plugin: None,
             },
         }
     }
@@ -457,6 +473,23 @@ mod tests {
             stdin,
             json!({"cniVersion": "1.0.0", "name": "fuzznet", "type": "vlan", "vlanId": 7, "master": "master0"})
         );
+    }
+
+    #[test]
+    fn minimal_mode_starts_from_the_pack_configuration() {
+        let mut c = case(vec![], Encoding::Json);
+        c.config.mode = Mode::Minimal;
+        c.config.ipam = true;
+        let plugin = json!({"type": "macvlan", "master": "master0", "mode": "bridge"});
+        c.config.plugin = plugin.as_object().cloned();
+        assert_eq!(c.env(&places(), None)["CNI_IFNAME"], NEW_IFNAME);
+        let stdin: Value = serde_json::from_slice(&c.stdin(&places(), None)).unwrap();
+        assert_eq!(stdin["type"], "macvlan");
+        assert_eq!(stdin["mode"], "bridge");
+        assert_eq!(stdin["master"], "master0");
+        assert_eq!(stdin["name"], "fuzznet");
+        assert_eq!(stdin["ipam"]["type"], "conform-ipam");
+        assert!(stdin.get("vlanId").is_none(), "{stdin}");
     }
 
     #[test]

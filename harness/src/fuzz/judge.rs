@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::arena::{Arena, PLUGIN_TYPE};
+use super::arena::Arena;
 use super::input::{CommandValue, FuzzCase};
 use crate::runtime::{
     CniCommand, ExecRequest, Execution, ExitStatus, Finding, Outcome, SuccessOutput, ViolationKind,
@@ -221,7 +221,7 @@ pub fn exec(
     timeout: Duration,
 ) -> Result<Execution, String> {
     let request = ExecRequest {
-        plugin: PLUGIN_TYPE.into(),
+        plugin: arena.plugin_type.clone(),
         binary: arena.plugin.clone(),
         command,
         env,

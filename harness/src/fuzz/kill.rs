@@ -9,6 +9,7 @@ use cni_types::CniVersion;
 use proptest::prelude::*;
 use proptest::sample::select;
 use serde::Serialize;
+use serde_json::{Map, Value};
 
 use super::arena::Arena;
 use super::input::{CommandValue, ConfigCase, Encoding, EnvCase, FuzzCase, Mode, NetnsValue, Var};
@@ -24,6 +25,9 @@ pub struct KillCase {
     pub vlan_id: u16,
     pub ipam: bool,
     pub delay_permille: u16,
+    /// [`Mode::Minimal`]'s plugin entry (see [`ConfigCase::plugin`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<Map<String, Value>>,
 }
 
 /// What the rounds draw from. Only configurations the plugin handles when nothing kills it
@@ -42,9 +46,13 @@ pub struct KillPlan {
     pub versions: Vec<CniVersion>,
     /// The pairs left out, and why.
     pub excluded: Vec<String>,
+    /// The pack's minimal plugin entry every round starts from (a type other than `vlan`).
+    #[serde(skip)]
+    pub plugin: Option<Map<String, Value>>,
 }
 
 pub fn kill_case(plan: &KillPlan) -> impl Strategy<Value = KillCase> + use<> {
+    let plugin = plan.plugin.clone();
     (
         select(plan.versions.clone()),
         select(plan.configurations.clone()),
@@ -52,25 +60,39 @@ pub fn kill_case(plan: &KillPlan) -> impl Strategy<Value = KillCase> + use<> {
         0u16..=1000,
     )
         .prop_map(
-            |(version, (mode, ipam), vlan_id, delay_permille)| KillCase {
+            move |(version, (mode, ipam), vlan_id, delay_permille)| KillCase {
                 version,
                 mode,
                 vlan_id,
                 ipam,
                 delay_permille,
+                plugin: plugin.clone(),
             },
         )
 }
 
 impl KillPlan {
     /// Rounds draw from these; the window is set by [`KillPlan::admit`].
-    pub fn new(versions: Vec<CniVersion>, timeout: Duration) -> KillPlan {
+    pub fn new(
+        versions: Vec<CniVersion>,
+        timeout: Duration,
+        plugin: Option<Map<String, Value>>,
+    ) -> KillPlan {
         KillPlan {
             window: timeout,
             timeout,
             configurations: Vec::new(),
             versions,
             excluded: Vec::new(),
+            plugin,
+        }
+    }
+
+    /// The modes the probes try: a VLAN plugin's three, or the pack's minimal configuration.
+    pub fn modes(&self) -> Vec<Mode> {
+        match self.plugin {
+            None => vec![Mode::HostMaster, Mode::ContainerMaster, Mode::Chained],
+            Some(_) => vec![Mode::Minimal],
         }
     }
 
@@ -82,6 +104,7 @@ impl KillPlan {
             vlan_id: 1,
             ipam,
             delay_permille: 1000,
+            plugin: self.plugin.clone(),
         }
     }
 
@@ -155,6 +178,7 @@ impl KillCase {
                 ipam: self.ipam,
                 mutations: Vec::new(),
                 encoding: Encoding::Json,
+                plugin: self.plugin.clone(),
             },
         }
     }

@@ -1,5 +1,8 @@
 //! `cni-conform fuzz`: black-box robustness of any CNI plugin.
 //!
+//! What is fuzzed is an [`arena::Target`]: for `vlan`, its three modes on the fuzzer's own
+//! node; for any other type, its pack's minimal configuration on its pack's node.
+//!
 //! - [`input`] / [`strategy`]: proptest generates requests: valid network configurations
 //!   mutated field by field (wrong types, out-of-range numbers, huge strings, unknown keys, deep
 //!   nesting, invalid UTF-8, truncated or non-object stdin) and environments (missing or odd
@@ -36,7 +39,7 @@ use std::time::{Duration, Instant};
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
-use arena::Arena;
+use arena::{Arena, Target};
 use input::FuzzCase;
 use judge::{CaseRun, Signature, run_case};
 use kill::{KillCase, KillPlan, KillRun, kill_case, run_round};
@@ -48,6 +51,8 @@ use crate::runtime::CniCommand;
 #[derive(Debug, Clone)]
 pub struct FuzzOptions {
     pub plugin: PathBuf,
+    /// Its type, configuration and node.
+    pub target: Target,
     pub cases: usize,
     pub seed: u64,
     pub kill_rounds: usize,
@@ -93,7 +98,7 @@ pub fn run_fuzz(options: &FuzzOptions, progress: &dyn Fn(Progress)) -> Result<Fu
         Config::default(),
         TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes(options.seed)),
     );
-    let strategy = strategy::fuzz_case();
+    let strategy = strategy::fuzz_case(&options.target);
     let mut findings: BTreeMap<Signature, FuzzFinding> = BTreeMap::new();
     let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
     for index in 0..options.cases {
@@ -130,6 +135,8 @@ pub fn run_fuzz(options: &FuzzOptions, progress: &dyn Fn(Progress)) -> Result<Fu
     let kill = kill_rounds(options, &mut master, &mut arenas, progress)?;
     let mut report = FuzzReport {
         plugin: options.plugin.display().to_string(),
+        plugin_type: options.target.plugin_type.clone(),
+        configuration: report::configuration(&options.target),
         kernel: crate::kernel::current(),
         seed: options.seed,
         cases: options.cases,
@@ -267,14 +274,10 @@ fn kill_rounds(
 /// Which configurations the rounds use and the delay window: see [`KillPlan`].
 fn calibrate(arenas: &mut Arenas, options: &FuzzOptions) -> Result<KillPlan, String> {
     let versions = kill::supported_versions(arenas.arena()?, options.timeout)?;
-    let mut plan = KillPlan::new(versions, options.timeout);
+    let mut plan = KillPlan::new(versions, options.timeout, options.target.minimal.clone());
     // Probes run to completion: their window is the whole timeout.
     let uninterrupted = plan.clone();
-    for mode in [
-        input::Mode::HostMaster,
-        input::Mode::ContainerMaster,
-        input::Mode::Chained,
-    ] {
+    for mode in plan.modes() {
         for ipam in [true, false] {
             let probe = plan.probe(mode, ipam);
             let run = arenas.run(|arena| run_round(arena, &probe, &uninterrupted))?;
@@ -287,6 +290,7 @@ fn calibrate(arenas: &mut Arenas, options: &FuzzOptions) -> Result<KillPlan, Str
 /// Hands out arenas: one per `sandbox_reuse` cases, a new one after any leftover.
 struct Arenas {
     plugin: PathBuf,
+    target: Target,
     reuse: usize,
     current: Option<(Arena, usize)>,
     built: usize,
@@ -314,6 +318,7 @@ impl Arenas {
     fn new(options: &FuzzOptions) -> Arenas {
         Arenas {
             plugin: options.plugin.clone(),
+            target: options.target.clone(),
             reuse: options.sandbox_reuse,
             current: None,
             built: 0,
@@ -329,7 +334,7 @@ impl Arenas {
         {
             // The old one goes first: its namespaces and mounts are gone before new ones come.
             self.current = None;
-            self.current = Some((Arena::new(&self.plugin)?, 0));
+            self.current = Some((Arena::new(&self.plugin, &self.target)?, 0));
             self.built += 1;
         }
         Ok(&self.current.as_ref().expect("just ensured").0)
@@ -370,6 +375,7 @@ fn write_reproducers(
             &*finding,
             &title,
             &options.plugin,
+            &options.target,
             &steps,
         )?);
     }
@@ -410,6 +416,7 @@ fn write_reproducers(
             &*finding,
             &title,
             &options.plugin,
+            &options.target,
             &steps,
         )?);
     }

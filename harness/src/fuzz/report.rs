@@ -5,8 +5,10 @@ use std::fmt::Write;
 use std::path::PathBuf;
 
 use serde::Serialize;
+use serde_json::Value;
 
 use super::Shrunk;
+use super::arena::Target;
 use super::input::FuzzCase;
 use super::judge::{Problem, Signature};
 use super::kill::{KillCase, KillPlan};
@@ -16,6 +18,12 @@ use crate::runtime::Execution;
 #[derive(Debug, Clone, Serialize)]
 pub struct FuzzReport {
     pub plugin: String,
+    /// The type it ran as (its name in `CNI_PATH`).
+    pub plugin_type: String,
+    /// What the cases start from before any mutation (`cniVersion`, `name` and the optional
+    /// IPAM aside): the pack's `minimal.plugin`; `null` for `vlan`, whose cases start from its
+    /// three modes.
+    pub configuration: Option<Value>,
     pub kernel: KernelInfo,
     pub seed: u64,
     pub cases: usize,
@@ -101,6 +109,11 @@ impl FuzzFinding {
     }
 }
 
+/// [`FuzzReport::configuration`] of `target`.
+pub fn configuration(target: &Target) -> Option<Value> {
+    target.minimal.clone().map(Value::Object)
+}
+
 impl FuzzReport {
     pub fn clean(&self) -> bool {
         self.findings.is_empty() && self.kill.findings.is_empty()
@@ -112,9 +125,14 @@ pub fn render(report: &FuzzReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "plugin {}\nkernel {}\nseed {}: {} cases in {} sandboxes, {} kill rounds ({} killed mid-ADD, \
+        "plugin {} (type {}, cases start from {})\nkernel {}\nseed {}: {} cases in {} sandboxes, {} kill rounds ({} killed mid-ADD, \
          delays 0..{:.0} ms), {:.0} s",
         report.plugin,
+        report.plugin_type,
+        match &report.configuration {
+            Some(config) => config.to_string(),
+            None => "its modes host-master, container-master and chained".to_string(),
+        },
         report.kernel,
         report.seed,
         report.cases,
@@ -198,11 +216,14 @@ pub fn render(report: &FuzzReport) -> String {
         let kinds: Vec<String> = f.problems.iter().map(|p| p.kind.to_string()).collect();
         let _ = writeln!(
             out,
-            "\n[kill round {}] {} ({} mode, vlan {}, IPAM {}, {} {:.1} ms)",
+            "\n[kill round {}] {} ({} mode{}, IPAM {}, {} {:.1} ms)",
             f.round,
             kinds.join(", "),
             f.case.mode,
-            f.case.vlan_id,
+            match f.case.mode {
+                super::input::Mode::Minimal => String::new(),
+                _ => format!(", vlan {}", f.case.vlan_id),
+            },
             f.case.ipam,
             if f.killed {
                 "killed after"

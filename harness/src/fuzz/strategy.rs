@@ -8,6 +8,7 @@ use proptest::prelude::*;
 use proptest::sample::select;
 use serde_json::{Value, json};
 
+use super::arena::Target;
 use super::input::{
     Action, CommandValue, ConfigCase, Encoding, EnvCase, Field, FuzzCase, Mode, Mutation,
     NetnsValue, Var,
@@ -33,17 +34,73 @@ const KNOWN_KEYS: [&str; 15] = [
     "cniVersions",
 ];
 
+/// Keys the other interface plugin types give meaning to (upstream's macvlan, ipvlan, bridge,
+/// ptp, host-device, tap and dummy; docs/upstream-plugins-source.md), mutated in the cases of
+/// every type but `vlan` (whose cases keep [`KNOWN_KEYS`] alone, so a seed gives the cases it
+/// always gave).
+const OTHER_TYPES_KEYS: [&str; 30] = [
+    "mode",
+    "mac",
+    "bcqueuelen",
+    "bridge",
+    "isGateway",
+    "isDefaultGateway",
+    "forceAddress",
+    "ipMasq",
+    "ipMasqBackend",
+    "hairpinMode",
+    "promiscMode",
+    "vlan",
+    "vlanTrunk",
+    "preserveDefaultVlan",
+    "macspoofchk",
+    "enabledad",
+    "disableContainerInterface",
+    "portIsolation",
+    "device",
+    "hwaddr",
+    "kernelpath",
+    "pciBusID",
+    "multiQueue",
+    "owner",
+    "group",
+    "selinuxContext",
+    "master",
+    "mtu",
+    "linkInContainer",
+    "vlanId",
+];
+
 const IPAM_KEYS: [&str; 5] = ["type", "addresses", "routes", "dns", "subnet"];
 
 /// Longest env value: the kernel caps one string at 128 KiB and the whole environment too.
 const MAX_ENV_VALUE: usize = 4096;
 
-pub fn fuzz_case() -> impl Strategy<Value = FuzzCase> {
-    (command(), env(), config()).prop_map(|(command, env, config)| FuzzCase {
+/// The cases of `target`: for `vlan` its three modes and [`KNOWN_KEYS`]; for any other type
+/// its pack's minimal configuration, and the keys of every type and of that configuration.
+pub fn fuzz_case(target: &Target) -> impl Strategy<Value = FuzzCase> + use<> {
+    (command(), env(), config(target)).prop_map(|(command, env, config)| FuzzCase {
         command,
         env,
         config,
     })
+}
+
+/// The top-level keys the mutations pick from (ordered, no duplicates).
+pub fn known_keys(target: &Target) -> Vec<String> {
+    let mut keys: Vec<String> = KNOWN_KEYS.iter().map(|k| k.to_string()).collect();
+    if let Some(minimal) = &target.minimal {
+        for key in OTHER_TYPES_KEYS
+            .iter()
+            .map(|k| k.to_string())
+            .chain(minimal.keys().cloned())
+        {
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+    }
+    keys
 }
 
 fn command() -> impl Strategy<Value = CommandValue> {
@@ -211,23 +268,33 @@ fn env_text() -> impl Strategy<Value = String> {
     ]
 }
 
-fn config() -> impl Strategy<Value = ConfigCase> {
+fn config(target: &Target) -> impl Strategy<Value = ConfigCase> + use<> {
+    let plugin = target.minimal.clone();
+    let mut values = plausible_values();
+    let mode = match &plugin {
+        None => mode().boxed(),
+        Some(_) => {
+            values.extend(other_types_values());
+            Just(Mode::Minimal).boxed()
+        }
+    };
     (
         version(),
-        mode(),
+        mode,
         0u16..=4094,
         any::<bool>(),
-        vec(mutation(), 0..3),
+        vec(mutation(known_keys(target), values), 0..3),
         encoding(),
     )
         .prop_map(
-            |(version, mode, vlan_id, ipam, mutations, encoding)| ConfigCase {
+            move |(version, mode, vlan_id, ipam, mutations, encoding)| ConfigCase {
                 version,
                 mode,
                 vlan_id,
                 ipam,
                 mutations,
                 encoding,
+                plugin: plugin.clone(),
             },
         )
 }
@@ -247,9 +314,9 @@ fn mode() -> impl Strategy<Value = Mode> {
     ]
 }
 
-fn mutation() -> impl Strategy<Value = Mutation> {
+fn mutation(keys: Vec<String>, plausible: Vec<Value>) -> impl Strategy<Value = Mutation> {
     let top = prop_oneof![
-        6 => select(KNOWN_KEYS.to_vec()).prop_map(String::from),
+        6 => select(keys),
         1 => "[a-zA-Z_]{1,12}",
         1 => select(vec!["", " ", "vlanid", "VLANID", "master\u{0301}"]).prop_map(String::from),
     ];
@@ -257,13 +324,13 @@ fn mutation() -> impl Strategy<Value = Mutation> {
         4 => top.prop_map(Field::Top),
         1 => select(IPAM_KEYS.to_vec()).prop_map(|k| Field::Ipam(k.to_string())),
     ];
-    (field, action()).prop_map(|(field, action)| Mutation { field, action })
+    (field, action(plausible)).prop_map(|(field, action)| Mutation { field, action })
 }
 
-fn action() -> impl Strategy<Value = Action> {
+fn action(plausible: Vec<Value>) -> impl Strategy<Value = Action> {
     prop_oneof![
         2 => Just(Action::Remove),
-        4 => plausible_value().prop_map(Action::Set),
+        4 => select(plausible).prop_map(Action::Set),
         4 => hostile_value().prop_map(Action::Set),
         1 => select(vec![2usize, 64, 127, 128, 129, 1000, 10_000, 100_000]).prop_map(Action::Nest),
         1 => select(vec![vec![0xff], vec![0xc3], vec![b'a', 0xed, 0xa0, 0x80], vec![0xf8, 0x88, 0x80, 0x80, 0x80]])
@@ -272,8 +339,8 @@ fn action() -> impl Strategy<Value = Action> {
 }
 
 /// Values close to what the keys mean: boundaries and near misses.
-fn plausible_value() -> impl Strategy<Value = Value> {
-    select(vec![
+fn plausible_values() -> Vec<Value> {
+    vec![
         json!(0),
         json!(1),
         json!(4094),
@@ -323,7 +390,39 @@ fn plausible_value() -> impl Strategy<Value = Value> {
         json!({"cniVersion": "1.0.0", "ips": "nope"}),
         json!({"portMappings": [{"hostPort": 80}]}),
         json!({"cni": {"ips": ["10.55.0.7/24"]}}),
-    ])
+    ]
+}
+
+/// What the other types' keys mean: their modes, names, MACs and switches.
+fn other_types_values() -> Vec<Value> {
+    vec![
+        json!("bridge"),
+        json!("private"),
+        json!("vepa"),
+        json!("passthru"),
+        json!("l2"),
+        json!("l3"),
+        json!("l3s"),
+        json!("cni-br0"),
+        json!("cni0"),
+        json!("hostdev0"),
+        json!("net1"),
+        json!("00:11:22:33:44:55"),
+        json!("ff:ff:ff:ff:ff:ff"),
+        json!("00:00:00:00:00:00"),
+        json!("not-a-mac"),
+        json!("nftables"),
+        json!("iptables"),
+        json!("/sys/devices/virtual/net/hostdev0"),
+        json!("/etc"),
+        json!("0000:00:00.0"),
+        json!([{"id": 5}]),
+        json!([{"minID": 10, "maxID": 1}]),
+        json!([{"minID": 0, "maxID": 5000}]),
+        json!(4096),
+        json!(1000),
+        json!(0.0),
+    ]
 }
 
 /// Values of any type and size.
@@ -381,7 +480,7 @@ mod tests {
     #[test]
     fn a_thousand_cases_meet_kernel_significant_names() {
         let mut runner = TestRunner::deterministic();
-        let strategy = fuzz_case();
+        let strategy = fuzz_case(&Target::vlan());
         let cases: Vec<FuzzCase> = (0..1000)
             .map(|_| strategy.new_tree(&mut runner).unwrap().current())
             .collect();
@@ -397,5 +496,52 @@ mod tests {
         eprintln!("{} of 1000 cases, {on_add} of them ADD", met.len());
         assert!(met.len() >= 30, "only {} of 1000 cases", met.len());
         assert!(on_add >= 5, "only {on_add} of them ADD");
+    }
+
+    /// Another type's cases start from its pack's configuration and mutate its keys too.
+    #[test]
+    fn a_packs_cases_start_from_its_minimal_configuration() {
+        let target = Target {
+            plugin_type: "macvlan".into(),
+            minimal: json!({"type": "macvlan", "master": "master0", "mode": "bridge"})
+                .as_object()
+                .cloned(),
+            topology: Default::default(),
+            kernel: vec![],
+        };
+        let keys = known_keys(&target);
+        for key in [
+            "mode",
+            "bridge",
+            "isGateway",
+            "hairpinMode",
+            "device",
+            "multiQueue",
+        ] {
+            assert!(keys.iter().any(|k| k == key), "{key}: {keys:?}");
+        }
+        assert_eq!(known_keys(&Target::vlan()).len(), KNOWN_KEYS.len());
+        let mut runner = TestRunner::deterministic();
+        let strategy = fuzz_case(&target);
+        let cases: Vec<FuzzCase> = (0..300)
+            .map(|_| strategy.new_tree(&mut runner).unwrap().current())
+            .collect();
+        assert!(
+            cases
+                .iter()
+                .all(|c| c.config.mode == Mode::Minimal && c.config.plugin == target.minimal)
+        );
+        let mutated = |key: &str| {
+            cases.iter().any(|c| {
+                c.config
+                    .mutations
+                    .iter()
+                    .any(|m| m.field == Field::Top(key.to_string()))
+            })
+        };
+        assert!(
+            mutated("mode") && mutated("master"),
+            "the pack's keys are mutated"
+        );
     }
 }

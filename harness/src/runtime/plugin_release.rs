@@ -64,7 +64,10 @@ mod tests {
             describe(&plugin, Some("CNI macvlan plugin v1.9.1")).as_deref(),
             Some("CNI macvlan plugin v1.9.1")
         );
-        assert_eq!(describe(&plugin, Some("CNI macvlan plugin version unknown")), None);
+        assert_eq!(
+            describe(&plugin, Some("CNI macvlan plugin version unknown")),
+            None
+        );
         std::fs::write(
             dir.path().join("VERSION"),
             "debian-version: 1.9.1+ds1-1\nupstream-version: 1.9.1\n",

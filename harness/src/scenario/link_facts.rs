@@ -89,7 +89,11 @@ fn matching<'s>(state: &'s NetnsState, pattern: &str) -> Result<Vec<&'s Link>, S
     let glob = Glob::new(pattern)
         .map_err(|e| format!("link-facts name {pattern:?}: {e}"))?
         .compile_matcher();
-    Ok(state.links.iter().filter(|l| glob.is_match(&l.name)).collect())
+    Ok(state
+        .links
+        .iter()
+        .filter(|l| glob.is_match(&l.name))
+        .collect())
 }
 
 /// `netns/name` against `netns/glob`.
@@ -133,7 +137,10 @@ netns:
             mtu: Some(1500),
             ..Default::default()
         };
-        assert_eq!(problems(&now, "node/veth*", &want).unwrap(), Vec::<String>::new());
+        assert_eq!(
+            problems(&now, "node/veth*", &want).unwrap(),
+            Vec::<String>::new()
+        );
         let wrong = LinkFactsExpect {
             mtu: Some(1400),
             master: Some("node/other".into()),
@@ -154,12 +161,18 @@ netns:
     fn no_link_or_many_links_or_no_netns_is_a_problem_and_a_bad_key_an_error() {
         let now = snapshot(STATE);
         let any = LinkFactsExpect::default();
-        assert_eq!(problems(&now, "pod/net1", &any).unwrap(), ["link pod/net1 is missing"]);
+        assert_eq!(
+            problems(&now, "pod/net1", &any).unwrap(),
+            ["link pod/net1 is missing"]
+        );
         assert_eq!(
             problems(&now, "node/*", &any).unwrap(),
             ["link node/* matches 2 links (cni-br0, veth1a2b), not one"]
         );
-        assert_eq!(problems(&now, "gone/eth0", &any).unwrap(), ["link gone/eth0: netns gone is gone"]);
+        assert_eq!(
+            problems(&now, "gone/eth0", &any).unwrap(),
+            ["link gone/eth0: netns gone is gone"]
+        );
         assert!(problems(&now, "eth0", &any).is_err());
     }
 }

@@ -11,6 +11,7 @@ use super::builtin_clauses::builtin;
 use super::model::{NetworkSource, Scenario, Step};
 use super::pack::{CORE, PACK_FILE, PackFile, Packs, TypePack, UNDER_TEST};
 use super::source::Source;
+use crate::runtime::plugin_lookup::DEFAULT_PLUGIN_NAME;
 
 /// A scenario file that cannot be used, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,18 +89,24 @@ impl Library {
             let parsed = std::fs::read_to_string(&file)
                 .map_err(|e| (None, format!("cannot read: {e}")))
                 .and_then(|text| {
-                    serde_yaml_ng::from_str::<PackFile>(&text).map_err(|e| {
-                        (e.location().map(|l| l.line()), e.to_string())
-                    })
+                    serde_yaml_ng::from_str::<PackFile>(&text)
+                        .map_err(|e| (e.location().map(|l| l.line()), e.to_string()))
                 });
             let checked = parsed.and_then(|pack| {
                 if name == CORE {
                     match pack.r#type {
-                        Some(t) => Err((None, format!("the core pack has no `type` (it runs for every type), not {t:?}"))),
+                        Some(t) => Err((
+                            None,
+                            format!(
+                                "the core pack has no `type` (it runs for every type), not {t:?}"
+                            ),
+                        )),
                         None => Ok(None),
                     }
                 } else {
-                    TypePack::from_file(&name, pack).map(Some).map_err(|m| (None, m))
+                    TypePack::from_file(&name, pack)
+                        .map(Some)
+                        .map_err(|m| (None, m))
                 }
             });
             match checked {
@@ -380,6 +387,52 @@ pub struct Selection {
 }
 
 /// The error for a type no pack is for, listing those there are.
+/// The type a command tests (`run`, `fuzz`, `bench`): `--plugin-type` (`given`), else the
+/// plugin's file name (as given, before symlinks are followed: a `vlan` that links to a
+/// versioned file is still a vlan), else `vlan` for the default plugin. A type must have a pack
+/// unless `packs` has none; the error lists the types.
+pub fn resolve_type(
+    given: Option<String>,
+    plugin: Option<&Path>,
+    packs: &Packs,
+) -> Result<String, String> {
+    let known = |name: &str| packs.types.is_empty() || packs.types.contains_key(name);
+    match given {
+        Some(name) if known(&name) => Ok(name),
+        Some(name) => Err(format!("--plugin-type: {}", unknown_type(&name, packs))),
+        None => {
+            let from_file = plugin
+                .and_then(|p| p.file_name())
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| DEFAULT_PLUGIN_NAME.to_string());
+            if known(&from_file) {
+                Ok(from_file)
+            } else {
+                Err(format!(
+                    "--plugin-type is needed: the plugin's file name {from_file:?} is not a \
+                     type with a pack; one of {}",
+                    packs.type_names().join(", ")
+                ))
+            }
+        }
+    }
+}
+
+/// The bundled pack of the type [`resolve_type`] picks: what `fuzz` and `bench` build their
+/// configurations and nodes from.
+pub fn bundled_type_pack(given: Option<String>, plugin: Option<&Path>) -> Result<TypePack, String> {
+    let library = Library::bundled()?;
+    let (packs, errors) = library.packs();
+    let name = resolve_type(given, plugin, &packs)?;
+    packs.types.get(&name).cloned().ok_or_else(|| {
+        let why: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        format!(
+            "the bundled pack of {name:?} cannot be used: {}",
+            why.join("; ")
+        )
+    })
+}
+
 pub fn unknown_type(plugin_type: &str, packs: &Packs) -> String {
     format!(
         "no pack for plugin type {plugin_type:?}; the types with a pack are {} (--plugin-type \

@@ -66,9 +66,11 @@ pub struct TypePack {
 impl TypePack {
     /// A checked type pack from its `pack.yaml` in folder `name`.
     pub fn from_file(name: &str, file: PackFile) -> Result<TypePack, String> {
-        let plugin_type = file
-            .r#type
-            .ok_or_else(|| format!("`type` is missing: a type pack names its plugin type ({name:?}, the folder's name)"))?;
+        let plugin_type = file.r#type.ok_or_else(|| {
+            format!(
+                "`type` is missing: a type pack names its plugin type ({name:?}, the folder's name)"
+            )
+        })?;
         if plugin_type != name {
             return Err(format!(
                 "`type: {plugin_type}` differs from the folder's name {name:?}: a type pack's folder is its type"

@@ -55,7 +55,10 @@ pub fn run_suite(
     // reference profile judges it as the spec profile does (and the notes say so).
     let judged_by_spec;
     let options = match pack {
-        Some(p) if p.reference_contract.is_none() && options.judgement.profile == Profile::Reference => {
+        Some(p)
+            if p.reference_contract.is_none()
+                && options.judgement.profile == Profile::Reference =>
+        {
             let mut spec = options.clone();
             spec.judgement.profile = Profile::Spec;
             judged_by_spec = spec;
@@ -350,14 +353,16 @@ fn plugin_release(options: &SuiteOptions) -> Option<String> {
         timeout: options.timeout,
         memory: Default::default(),
     };
-    let about = crate::runtime::execute(&request, None).ok().and_then(|execution| {
-        execution
-            .stderr
-            .to_string_lossy()
-            .lines()
-            .find(|l| l.starts_with("CNI ") && l.contains(" plugin "))
-            .map(str::to_string)
-    });
+    let about = crate::runtime::execute(&request, None)
+        .ok()
+        .and_then(|execution| {
+            execution
+                .stderr
+                .to_string_lossy()
+                .lines()
+                .find(|l| l.starts_with("CNI ") && l.contains(" plugin "))
+                .map(str::to_string)
+        });
     crate::runtime::plugin_release::describe(&options.plugin, about.as_deref())
 }
 

@@ -11,10 +11,10 @@ use super::builtin_clauses::ALL_VERSIONS;
 use super::expect::Failure;
 use super::model::{Level, NetworkSource, Scenario};
 use super::pack::{TypePack, UNDER_TEST};
-use crate::topology::Topology;
-use std::path::Path;
 use super::report::CaseReport;
 use super::verdict::{self, Judgement};
+use crate::topology::Topology;
+use std::path::Path;
 
 /// The id the probe's cases carry in reports (`--filter` selects it like a scenario's).
 pub const SCENARIO_ID: &str = "cni-version-unlisted";
