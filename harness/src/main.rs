@@ -275,8 +275,10 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
         match &args.plugin_dir {
             Some(dir) => plugins_in(dir, &library)?,
             None => {
+                // A plugin that is not there is named as such before its type is asked for.
+                let plugin = plugin_argument(args.plugin.clone())?;
                 let plugin_type = plugin_type(args.plugin_type, args.plugin.as_deref(), &library)?;
-                vec![(plugin_argument(args.plugin)?, plugin_type)]
+                vec![(plugin, plugin_type)]
             }
         }
     };

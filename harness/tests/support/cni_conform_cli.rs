@@ -18,10 +18,15 @@ pub fn cni_conform(args: &[&str]) -> Output {
 }
 
 /// `cni-conform run --report-dir DIR ARGS`: the output, stdout and stderr as one text, the
-/// parsed report.json (`null` when none was written) and the report folder.
+/// parsed report.json (`null` when none was written) and the report folder. The tests' plugins
+/// are VLAN plugins under names of their own (a broken variant is chosen by its file name), so
+/// a `--plugin` comes with `--plugin-type vlan` unless the test names a type.
 pub fn run_with_reports(args: &[&str]) -> (Output, String, Value, TempDir) {
     let reports = tempfile::tempdir().unwrap();
     let mut all = vec!["run", "--report-dir", reports.path().to_str().unwrap()];
+    if args.contains(&"--plugin") && !args.contains(&"--plugin-type") {
+        all.extend(["--plugin-type", "vlan"]);
+    }
     all.extend_from_slice(args);
     let out = cni_conform(&all);
     let text = format!(
