@@ -99,7 +99,10 @@ fn list_shows_the_bundled_scenarios() {
 fn the_plugin_type_picks_the_packs_and_an_unknown_one_lists_the_types() {
     let out = cni_conform(&["list"]);
     let stdout = text(&out.stdout);
-    let packs = stdout.split_once("\n  ").map(|(head, _)| head).unwrap_or_default();
+    let packs = stdout
+        .split_once("\n  ")
+        .map(|(head, _)| head)
+        .unwrap_or_default();
     assert!(packs.starts_with("packs ("), "{stdout}");
     for line in [
         "  core: ",
@@ -128,24 +131,43 @@ fn the_plugin_type_picks_the_packs_and_an_unknown_one_lists_the_types() {
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains(&format!("no pack for plugin type \"wireguard\"; the types with a pack are {types}")),
+        stderr.contains(&format!(
+            "no pack for plugin type \"wireguard\"; the types with a pack are {types}"
+        )),
         "{stderr}"
     );
     let empty = tempfile::tempdir().unwrap();
     let out = cni_conform(&["run", "--plugin-dir", empty.path().to_str().unwrap()]);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("no plugin named like a type with a pack"), "{stderr}");
+    assert!(
+        stderr.contains("no plugin named like a type with a pack"),
+        "{stderr}"
+    );
     // A core scenario shown for a type: the minimal configuration merged under its own keys.
-    let out = cni_conform(&["explain", "core-lifecycle@1.0.0", "--plugin-type", "macvlan"]);
+    let out = cni_conform(&[
+        "explain",
+        "core-lifecycle@1.0.0",
+        "--plugin-type",
+        "macvlan",
+    ]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
-    for expected in ["\"type\": \"macvlan\"", "\"mode\": \"bridge\"", "\"type\": \"conform-ipam\"", "master0-peer"] {
+    for expected in [
+        "\"type\": \"macvlan\"",
+        "\"mode\": \"bridge\"",
+        "\"type\": \"conform-ipam\"",
+        "master0-peer",
+    ] {
         assert!(stdout.contains(expected), "missing {expected:?}:\n{stdout}");
     }
     let out = cni_conform(&["explain", "host-master", "--plugin-type", "macvlan"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("in another type's pack"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("in another type's pack"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]

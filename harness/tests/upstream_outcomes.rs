@@ -7,8 +7,14 @@
 //! upstream's defects, or starts failing a plugin for a new reason, shows up here as a diff.
 //! Re-record after a deliberate change with UPDATE_UPSTREAM_OUTCOMES=1 and explain the diff in
 //! the commit. `-- --nocapture` prints each type's table (docs/upstream/ is made from them).
+//!
+//! Speed: ci/kernel-runner runs this binary on the host's kernel. A type whose link kinds this
+//! kernel makes runs here (natively, fast); the others run in a copy of the same test inside
+//! User-Mode Linux (`cni-conform kernel-run`), one guest per release, so both releases' guests
+//! use a core each while the native types run.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use cni_conform::report::table;
 use cni_conform::scenario::{
@@ -110,17 +116,34 @@ fn judge_release(bin: &Path, version: &str) {
     );
     let library = Library::bundled().unwrap();
     let states = StoredStates::new(&library.states_dir());
-    let mut mismatches = Vec::new();
-    for plugin_type in TYPES {
-        let plugin = bin.join(plugin_type);
-        if !plugin.exists() {
+    let present: Vec<&str> = TYPES
+        .into_iter()
+        .filter(|plugin_type| {
+            let exists = bin.join(plugin_type).exists();
             assert!(
-                NOT_IN_1_1_1.contains(&plugin_type) && version == "1.1.1",
+                exists || (NOT_IN_1_1_1.contains(plugin_type) && version == "1.1.1"),
                 "{} is missing",
-                plugin.display()
+                bin.join(plugin_type).display()
             );
-            continue;
-        }
+            exists
+        })
+        .collect();
+    // Inside the guest: only the types the parent handed over.
+    let handed_over = std::env::var(TYPES_VAR).ok();
+    let (here, in_guest): (Vec<&str>, Vec<&str>) = match &handed_over {
+        Some(list) => (
+            present
+                .into_iter()
+                .filter(|t| list.split(',').any(|l| l == *t))
+                .collect(),
+            vec![],
+        ),
+        None => present.into_iter().partition(|t| native(&library, t)),
+    };
+    let guest = (!in_guest.is_empty()).then(|| in_guest_copy(&in_guest));
+    let mut mismatches = Vec::new();
+    for plugin_type in here {
+        let plugin = bin.join(plugin_type);
         let mut options = SuiteOptions::reference(&plugin);
         options.plugin_type = plugin_type.to_string();
         options.jobs = 4;
@@ -141,7 +164,48 @@ fn judge_release(bin: &Path, version: &str) {
             mismatches.extend(compare(&header, &judged, &recorded.join(file)));
         }
     }
+    if let Some(guest) = guest {
+        let out = guest.join().expect("the guest's thread");
+        if !out.status.success() {
+            mismatches.push(format!(
+                "inside User-Mode Linux ({}):\n{}{}",
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+    }
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+/// The types a guest copy of this test is to judge (comma-separated).
+const TYPES_VAR: &str = "CNI_CONFORM_OUTCOMES_TYPES";
+
+/// Whether this kernel makes every link kind of the type (inside the guest: always).
+fn native(library: &Library, plugin_type: &str) -> bool {
+    let (packs, _) = library.packs();
+    let kinds = &packs.types[plugin_type].kernel;
+    cni_conform::kernel::inside_uml()
+        || cni_conform::kernel::missing_link_kinds(kinds).is_ok_and(|m| m.is_empty())
+}
+
+/// This very test, for `types` only, inside User-Mode Linux, on a thread of its own.
+fn in_guest_copy(types: &[&str]) -> std::thread::JoinHandle<std::process::Output> {
+    let test = std::thread::current()
+        .name()
+        .expect("a test thread is named after its test")
+        .to_string();
+    let exe = std::env::current_exe().expect("the test binary");
+    let types = types.join(",");
+    std::thread::spawn(move || {
+        Command::new(env!("CARGO_BIN_EXE_cni-conform"))
+            .args(["kernel-run", "--kernel", "uml", "--"])
+            .arg(exe)
+            .args([test.as_str(), "--exact", "--nocapture"])
+            .env(TYPES_VAR, types)
+            .output()
+            .expect("cni-conform kernel-run starts")
+    })
 }
 
 /// `(scenario, version, status)` of every case, judged by `profile` (the same judging as
