@@ -7,6 +7,9 @@
 #[path = "support/cni_conform_cli.rs"]
 mod cni_conform_cli;
 
+#[path = "support/upstream_release.rs"]
+mod upstream_release;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -21,14 +24,7 @@ const UPSTREAM_MACVLAN: &str = "/usr/lib/cni/macvlan";
 
 /// The current upstream release's macvlan, as ci/upstream-fetch leaves it.
 fn current_upstream_macvlan() -> PathBuf {
-    let bin = std::env::var_os("CNI_CONFORM_UPSTREAM_CURRENT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let cache = std::env::var_os("CNI_CONFORM_CACHE")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| "/var/cache/cni-conform".into());
-            cache.join("upstream/current/bin")
-        });
+    let bin = upstream_release::current_bin();
     let macvlan = bin.join("macvlan");
     assert!(
         macvlan.exists(),

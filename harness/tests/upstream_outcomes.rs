@@ -13,6 +13,9 @@
 //! User-Mode Linux (`cni-conform kernel-run`), one guest per release, so both releases' guests
 //! use a core each while the native types run.
 
+#[path = "support/upstream_release.rs"]
+mod upstream_release;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -57,14 +60,7 @@ fn debian_12_release_gets_exactly_the_recorded_outcomes() {
 
 #[test]
 fn current_release_gets_exactly_the_recorded_outcomes() {
-    let bin = std::env::var_os("CNI_CONFORM_UPSTREAM_CURRENT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let cache = std::env::var_os("CNI_CONFORM_CACHE")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| "/var/cache/cni-conform".into());
-            cache.join("upstream/current/bin")
-        });
+    let bin = upstream_release::current_bin();
     assert!(
         bin.join("vlan").exists(),
         "{} has no upstream plugins: ci/upstream-fetch provides the current release (ci/setup runs it)",
