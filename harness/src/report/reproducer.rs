@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use super::labels::{execution_of, failure_tag, level_name};
 use crate::fixtures::personality::FIXTURE_PLUGINS;
-use crate::runtime::{Execution, ExitStatus, harness_binary};
+use crate::runtime::{CniCommand, Execution, ExitStatus, harness_binary};
 use crate::scenario::model::Step;
 use crate::scenario::run::StepRecord;
 use crate::scenario::{CaseReport, Failure, Level, SuiteReport};
@@ -313,6 +313,13 @@ end_of_replay() {
   fi
 }
 
+# A link made again here gets another MAC than in the recorded run, and the recorded stdin of a
+# later CHECK or DEL (prevResult) names the recorded one: give the link that MAC.
+pin_mac() {
+  in_netns "$1" ip link set dev "$2" address "$3" 2>/dev/null ||
+    echo "(could not give $1/$2 its recorded MAC $3: a later CHECK that compares MACs may differ)" >&2
+}
+
 show_state() {
   local file netns
   for file in "$SANDBOX"/netns/*; do
@@ -448,6 +455,17 @@ fn replay(rewrite: &SandboxRewrite, exec: &Execution, index: usize, background: 
         ""
     };
     let _ = write!(out, " <<'{end}'{background}\n{stdin}\n{end}\n{lossy}");
+    if exec.command == CniCommand::Add && matches!(exec.exit, ExitStatus::Code(0)) {
+        for (netns, name, mac) in rewrite.sandboxed_macs(&exec.stdout.to_string_lossy()) {
+            let _ = writeln!(
+                out,
+                "pin_mac {} {} {}",
+                quote(&netns),
+                quote(&name),
+                quote(&mac)
+            );
+        }
+    }
     out
 }
 
@@ -494,6 +512,31 @@ impl SandboxRewrite {
 
     /// The name under which the sandbox linked the plugin under test, when `exec` ran it (the
     /// same folder holds the fixture plugins).
+    /// `(netns, name, mac)` of each interface of an ADD result that lives in a netns of the
+    /// sandbox: what a later step's recorded prevResult expects to find.
+    fn sandboxed_macs(&self, result: &str) -> Vec<(String, String, String)> {
+        let (Some(dir), Ok(result)) = (
+            self.dir.as_deref(),
+            serde_json::from_str::<serde_json::Value>(result),
+        ) else {
+            return vec![];
+        };
+        let prefix = format!("{dir}/netns/");
+        result["interfaces"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|i| {
+                let netns = i["sandbox"].as_str()?.strip_prefix(&prefix)?;
+                Some((
+                    netns.to_string(),
+                    i["name"].as_str()?.to_string(),
+                    i["mac"].as_str()?.to_string(),
+                ))
+            })
+            .collect()
+    }
+
     fn plugin_link<'e>(&self, exec: &'e Execution) -> Option<&'e str> {
         let dir = Path::new(self.dir.as_ref()?).join(PLUGIN_LINK_SUBDIR);
         exec.binary
@@ -725,6 +768,37 @@ mod tests {
         assert_eq!(
             rewrite.heredoc_text(r#"{"log":"/tmp/cni-conform-x/ipam.log"}"#),
             r#"{"log":"${SANDBOX}/ipam.log"}"#
+        );
+    }
+
+    /// A replayed ADD's links get the MACs the recorded result names, for the recorded
+    /// prevResult of a later CHECK; interfaces outside the sandbox (a node's veth end named by
+    /// no sandbox) are left alone.
+    #[test]
+    fn a_replayed_add_gives_its_sandboxed_links_the_recorded_macs() {
+        let rewrite = SandboxRewrite {
+            dir: Some("/tmp/cni-conform-x".into()),
+        };
+        let result = r#"{"cniVersion": "1.0.0", "interfaces": [
+            {"name": "veth1a2b", "mac": "aa:bb:cc:00:00:01"},
+            {"name": "eth0", "mac": "aa:bb:cc:00:00:02", "sandbox": "/tmp/cni-conform-x/netns/pod"},
+            {"name": "net1", "mac": "aa:bb:cc:00:00:03", "sandbox": "/elsewhere/ns"}]}"#;
+        assert_eq!(
+            rewrite.sandboxed_macs(result),
+            [(
+                "pod".to_string(),
+                "eth0".to_string(),
+                "aa:bb:cc:00:00:02".to_string()
+            )]
+        );
+        assert!(rewrite.sandboxed_macs("not json").is_empty());
+        let mut add = execution(CniCommand::Add, "eth0");
+        add.exit = ExitStatus::Code(0);
+        add.stdout = crate::runtime::RawBytes(result.as_bytes().to_vec());
+        let text = replay(&rewrite, &add, 0, false);
+        assert!(
+            text.ends_with("pin_mac 'pod' 'eth0' 'aa:bb:cc:00:00:02'\n"),
+            "{text}"
         );
     }
 
