@@ -16,17 +16,17 @@
 #         "cniVersion": "1.0.0",
 #         "interfaces": [
 #             {
-#                 "mac": "2a:6d:ec:b2:51:a1",
+#                 "mac": "26:de:50:9b:67:0a",
 #                 "name": "cni-br0"
 #             },
 #             {
-#                 "mac": "2a:6d:ec:b2:51:a1",
-#                 "name": "veth20a3c627"
+#                 "mac": "26:de:50:9b:67:0a",
+#                 "name": "veth5edcdd74"
 #             },
 #             {
-#                 "mac": "ba:b9:32:a3:f4:6a",
+#                 "mac": "c2:b0:c8:2b:63:f0",
 #                 "name": "eth0",
-#                 "sandbox": "/tmp/cni-conform-n24yis/netns/pod"
+#                 "sandbox": "/tmp/cni-conform-fMjoFL/netns/pod"
 #             }
 #         ],
 #         "ips": [
@@ -137,6 +137,21 @@ end_of_replay() {
   fi
 }
 
+# A link made again here gets another MAC than in the recorded run, and the recorded stdin of a
+# later CHECK or DEL (prevResult) names the recorded one: give the link that MAC, or, for a link
+# that has its lower link's MAC (an ipvlan), the lower link in another netns.
+pin_mac() {
+  in_netns "$1" ip link set dev "$2" address "$3" 2>/dev/null && return
+  local lower file name
+  lower=$(in_netns "$1" ip -o link show dev "$2" | sed -n 's/^[0-9]*: [^@]*@if\([0-9]*\):.*/\1/p')
+  for file in "$SANDBOX"/netns/*; do
+    [ -n "$lower" ] && [ "${file##*/}" != "$1" ] || continue
+    name=$(in_netns "${file##*/}" ip -o link show | awk -F': ' -v i="$lower" '$1 == i { sub(/@.*/, "", $2); print $2 }')
+    [ -n "$name" ] && in_netns "${file##*/}" ip link set dev "$name" address "$3" 2>/dev/null && return
+  done
+  echo "(could not give $1/$2 its recorded MAC $3: a later CHECK that compares MACs may differ)" >&2
+}
+
 show_state() {
   local file netns
   for file in "$SANDBOX"/netns/*; do
@@ -168,6 +183,7 @@ run_plugin node 0 "$SANDBOX"'/bin/conform-veth' \
   'PATH=/root/.cargo/bin:/root/.cargo/bin:/root/.pyenv/plugins/pyenv-virtualenv/shims:/root/.pyenv/shims:/root/.pyenv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' <<'CNI_STDIN_1'
 {"type":"conform-veth","containerInterface":"side0","hostInterface":"side0-host","ipam":{"type":"conform-ipam","addresses":[{"address":"10.77.0.2/24","gateway":"10.77.0.1"}],"routes":[{"dst":"10.78.0.0/16","gw":"10.77.0.1"}],"callLog":"${SANDBOX}/ipam.log"},"name":"core-after-earlier-plugin","cniVersion":"1.0.0"}
 CNI_STDIN_1
+pin_mac 'pod' 'side0' '7e:61:25:2b:ab:74'
 echo '--- bridge ADD (recorded: exit status 0)'
 run_plugin node 0 "$SANDBOX"'/bin/bridge' \
   'CNI_ARGS=' \
@@ -177,8 +193,9 @@ run_plugin node 0 "$SANDBOX"'/bin/bridge' \
   'CNI_NETNS='"$SANDBOX"'/netns/pod' \
   'CNI_PATH='"$SANDBOX"'/bin:/opt/cni/bin:/usr/lib/cni' \
   'PATH=/root/.cargo/bin:/root/.cargo/bin:/root/.pyenv/plugins/pyenv-virtualenv/shims:/root/.pyenv/shims:/root/.pyenv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' <<'CNI_STDIN_2'
-{"type":"bridge","bridge":"cni-br0","ipam":{"type":"conform-ipam","addresses":[{"address":"10.10.0.2/24","gateway":"10.10.0.1"}],"routes":[{"dst":"10.99.0.0/16","gw":"10.10.0.1"}],"callLog":"${SANDBOX}/ipam.log"},"name":"core-after-earlier-plugin","cniVersion":"1.0.0","prevResult":{"cniVersion":"1.0.0","interfaces":[{"name":"side0-host","mac":"da:42:a8:b3:44:85"},{"name":"side0","mac":"36:2c:30:07:ff:4b","sandbox":"${SANDBOX}/netns/pod"}],"ips":[{"interface":1,"address":"10.77.0.2/24","gateway":"10.77.0.1"}],"routes":[{"dst":"10.78.0.0/16","gw":"10.77.0.1"}]}}
+{"type":"bridge","bridge":"cni-br0","ipam":{"type":"conform-ipam","addresses":[{"address":"10.10.0.2/24","gateway":"10.10.0.1"}],"routes":[{"dst":"10.99.0.0/16","gw":"10.10.0.1"}],"callLog":"${SANDBOX}/ipam.log"},"name":"core-after-earlier-plugin","cniVersion":"1.0.0","prevResult":{"cniVersion":"1.0.0","interfaces":[{"name":"side0-host","mac":"a6:e2:3a:c0:d1:e0"},{"name":"side0","mac":"7e:61:25:2b:ab:74","sandbox":"${SANDBOX}/netns/pod"}],"ips":[{"interface":1,"address":"10.77.0.2/24","gateway":"10.77.0.1"}],"routes":[{"dst":"10.78.0.0/16","gw":"10.77.0.1"}]}}
 CNI_STDIN_2
+pin_mac 'pod' 'eth0' 'c2:b0:c8:2b:63:f0'
 
 echo '### state after step 1 (add)'
 show_state

@@ -110,6 +110,21 @@ end_of_replay() {
   fi
 }
 
+# A link made again here gets another MAC than in the recorded run, and the recorded stdin of a
+# later CHECK or DEL (prevResult) names the recorded one: give the link that MAC, or, for a link
+# that has its lower link's MAC (an ipvlan), the lower link in another netns.
+pin_mac() {
+  in_netns "$1" ip link set dev "$2" address "$3" 2>/dev/null && return
+  local lower file name
+  lower=$(in_netns "$1" ip -o link show dev "$2" | sed -n 's/^[0-9]*: [^@]*@if\([0-9]*\):.*/\1/p')
+  for file in "$SANDBOX"/netns/*; do
+    [ -n "$lower" ] && [ "${file##*/}" != "$1" ] || continue
+    name=$(in_netns "${file##*/}" ip -o link show | awk -F': ' -v i="$lower" '$1 == i { sub(/@.*/, "", $2); print $2 }')
+    [ -n "$name" ] && in_netns "${file##*/}" ip link set dev "$name" address "$3" 2>/dev/null && return
+  done
+  echo "(could not give $1/$2 its recorded MAC $3: a later CHECK that compares MACs may differ)" >&2
+}
+
 show_state() {
   local file netns
   for file in "$SANDBOX"/netns/*; do
@@ -141,6 +156,7 @@ run_plugin node 0 "$SANDBOX"'/bin/bridge' \
   'PATH=/root/.cargo/bin:/root/.cargo/bin:/root/.pyenv/plugins/pyenv-virtualenv/shims:/root/.pyenv/shims:/root/.pyenv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' <<'CNI_STDIN_1'
 {"type":"bridge","bridge":"cni-br0","ipam":{},"name":"bridge-l2","cniVersion":"1.0.0"}
 CNI_STDIN_1
+pin_mac 'pod' 'eth0' '76:5a:5c:79:98:17'
 
 echo '### step 2 (check)'
 echo '--- bridge CHECK (recorded: exit status 1)'
@@ -152,7 +168,7 @@ run_plugin node 1 "$SANDBOX"'/bin/bridge' \
   'CNI_NETNS='"$SANDBOX"'/netns/pod' \
   'CNI_PATH='"$SANDBOX"'/bin:/opt/cni/bin:/usr/lib/cni' \
   'PATH=/root/.cargo/bin:/root/.cargo/bin:/root/.pyenv/plugins/pyenv-virtualenv/shims:/root/.pyenv/shims:/root/.pyenv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' <<'CNI_STDIN_2'
-{"type":"bridge","bridge":"cni-br0","ipam":{},"name":"bridge-l2","cniVersion":"1.0.0","prevResult":{"cniVersion":"1.0.0","interfaces":[{"name":"cni-br0","mac":"7a:e7:8e:53:03:6f"},{"name":"veth04d5a590","mac":"7a:e7:8e:53:03:6f"},{"name":"eth0","mac":"ee:c9:a1:0d:24:eb","sandbox":"${SANDBOX}/netns/pod"}]}}
+{"type":"bridge","bridge":"cni-br0","ipam":{},"name":"bridge-l2","cniVersion":"1.0.0","prevResult":{"cniVersion":"1.0.0","interfaces":[{"name":"cni-br0","mac":"3a:8f:5f:0c:24:2d"},{"name":"veth6d4bd221","mac":"3a:8f:5f:0c:24:2d"},{"name":"eth0","mac":"76:5a:5c:79:98:17","sandbox":"${SANDBOX}/netns/pod"}]}}
 CNI_STDIN_2
 
 echo '### state after step 2 (check)'

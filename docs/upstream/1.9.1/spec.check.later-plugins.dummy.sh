@@ -105,6 +105,21 @@ end_of_replay() {
   fi
 }
 
+# A link made again here gets another MAC than in the recorded run, and the recorded stdin of a
+# later CHECK or DEL (prevResult) names the recorded one: give the link that MAC, or, for a link
+# that has its lower link's MAC (an ipvlan), the lower link in another netns.
+pin_mac() {
+  in_netns "$1" ip link set dev "$2" address "$3" 2>/dev/null && return
+  local lower file name
+  lower=$(in_netns "$1" ip -o link show dev "$2" | sed -n 's/^[0-9]*: [^@]*@if\([0-9]*\):.*/\1/p')
+  for file in "$SANDBOX"/netns/*; do
+    [ -n "$lower" ] && [ "${file##*/}" != "$1" ] || continue
+    name=$(in_netns "${file##*/}" ip -o link show | awk -F': ' -v i="$lower" '$1 == i { sub(/@.*/, "", $2); print $2 }')
+    [ -n "$name" ] && in_netns "${file##*/}" ip link set dev "$name" address "$3" 2>/dev/null && return
+  done
+  echo "(could not give $1/$2 its recorded MAC $3: a later CHECK that compares MACs may differ)" >&2
+}
+
 show_state() {
   local file netns
   for file in "$SANDBOX"/netns/*; do
@@ -134,6 +149,7 @@ run_plugin node 0 "$SANDBOX"'/bin/dummy' \
   'PATH=/root/.cargo/bin:/root/.cargo/bin:/root/.pyenv/plugins/pyenv-virtualenv/shims:/root/.pyenv/shims:/root/.pyenv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' <<'CNI_STDIN_1'
 {"type":"dummy","ipam":{"type":"conform-ipam","addresses":[{"address":"10.10.0.2/24","gateway":"10.10.0.1"}],"routes":[{"dst":"10.99.0.0/16","gw":"10.10.0.1"}],"callLog":"${SANDBOX}/ipam.log"},"name":"core-later-plugins","cniVersion":"0.4.0"}
 CNI_STDIN_1
+pin_mac 'pod' 'eth0' '6e:1d:87:d3:32:db'
 echo '--- conform-veth ADD (recorded: exit status 0)'
 run_plugin node 0 "$SANDBOX"'/bin/conform-veth' \
   'CNI_ARGS=' \
@@ -143,8 +159,10 @@ run_plugin node 0 "$SANDBOX"'/bin/conform-veth' \
   'CNI_NETNS='"$SANDBOX"'/netns/pod' \
   'CNI_PATH='"$SANDBOX"'/bin:/opt/cni/bin:/usr/lib/cni' \
   'PATH=/root/.cargo/bin:/root/.cargo/bin:/root/.pyenv/plugins/pyenv-virtualenv/shims:/root/.pyenv/shims:/root/.pyenv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' <<'CNI_STDIN_2'
-{"type":"conform-veth","containerInterface":"side0","hostInterface":"side0-host","ipam":{"type":"conform-ipam","addresses":[{"address":"10.77.0.2/24","gateway":"10.77.0.1"}],"routes":[{"dst":"10.78.0.0/16","gw":"10.77.0.1"}],"callLog":"${SANDBOX}/ipam.log"},"name":"core-later-plugins","cniVersion":"0.4.0","prevResult":{"cniVersion":"0.4.0","interfaces":[{"name":"eth0","mac":"d6:44:52:3e:90:f1","sandbox":"${SANDBOX}/netns/pod"}],"ips":[{"version":"4","interface":0,"address":"10.10.0.2/24","gateway":"10.10.0.1"}],"routes":[{"dst":"10.99.0.0/16","gw":"10.10.0.1"}],"dns":{}}}
+{"type":"conform-veth","containerInterface":"side0","hostInterface":"side0-host","ipam":{"type":"conform-ipam","addresses":[{"address":"10.77.0.2/24","gateway":"10.77.0.1"}],"routes":[{"dst":"10.78.0.0/16","gw":"10.77.0.1"}],"callLog":"${SANDBOX}/ipam.log"},"name":"core-later-plugins","cniVersion":"0.4.0","prevResult":{"cniVersion":"0.4.0","interfaces":[{"name":"eth0","mac":"6e:1d:87:d3:32:db","sandbox":"${SANDBOX}/netns/pod"}],"ips":[{"version":"4","interface":0,"address":"10.10.0.2/24","gateway":"10.10.0.1"}],"routes":[{"dst":"10.99.0.0/16","gw":"10.10.0.1"}],"dns":{}}}
 CNI_STDIN_2
+pin_mac 'pod' 'eth0' '6e:1d:87:d3:32:db'
+pin_mac 'pod' 'side0' '96:ce:8c:a7:9e:78'
 
 echo '### step 2 (check)'
 echo '--- dummy CHECK (recorded: exit status 1)'
@@ -156,7 +174,7 @@ run_plugin node 1 "$SANDBOX"'/bin/dummy' \
   'CNI_NETNS='"$SANDBOX"'/netns/pod' \
   'CNI_PATH='"$SANDBOX"'/bin:/opt/cni/bin:/usr/lib/cni' \
   'PATH=/root/.cargo/bin:/root/.cargo/bin:/root/.pyenv/plugins/pyenv-virtualenv/shims:/root/.pyenv/shims:/root/.pyenv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' <<'CNI_STDIN_3'
-{"type":"dummy","ipam":{"type":"conform-ipam","addresses":[{"address":"10.10.0.2/24","gateway":"10.10.0.1"}],"routes":[{"dst":"10.99.0.0/16","gw":"10.10.0.1"}],"callLog":"${SANDBOX}/ipam.log"},"name":"core-later-plugins","cniVersion":"0.4.0","prevResult":{"cniVersion":"0.4.0","interfaces":[{"name":"eth0","mac":"d6:44:52:3e:90:f1","sandbox":"${SANDBOX}/netns/pod"},{"name":"side0-host","mac":"26:8e:cf:0a:c4:08"},{"name":"side0","mac":"b6:17:cb:52:88:c4","sandbox":"${SANDBOX}/netns/pod"}],"ips":[{"version":"4","interface":0,"address":"10.10.0.2/24","gateway":"10.10.0.1"},{"version":"4","interface":2,"address":"10.77.0.2/24","gateway":"10.77.0.1"}],"routes":[{"dst":"10.99.0.0/16","gw":"10.10.0.1"},{"dst":"10.78.0.0/16","gw":"10.77.0.1"}],"dns":{}}}
+{"type":"dummy","ipam":{"type":"conform-ipam","addresses":[{"address":"10.10.0.2/24","gateway":"10.10.0.1"}],"routes":[{"dst":"10.99.0.0/16","gw":"10.10.0.1"}],"callLog":"${SANDBOX}/ipam.log"},"name":"core-later-plugins","cniVersion":"0.4.0","prevResult":{"cniVersion":"0.4.0","interfaces":[{"name":"eth0","mac":"6e:1d:87:d3:32:db","sandbox":"${SANDBOX}/netns/pod"},{"name":"side0-host","mac":"9a:ce:06:31:92:b0"},{"name":"side0","mac":"96:ce:8c:a7:9e:78","sandbox":"${SANDBOX}/netns/pod"}],"ips":[{"version":"4","interface":0,"address":"10.10.0.2/24","gateway":"10.10.0.1"},{"version":"4","interface":2,"address":"10.77.0.2/24","gateway":"10.77.0.1"}],"routes":[{"dst":"10.99.0.0/16","gw":"10.10.0.1"},{"dst":"10.78.0.0/16","gw":"10.77.0.1"}],"dns":{}}}
 CNI_STDIN_3
 echo '--- dummy CHECK (recorded: exit status 0)'
 run_plugin node 0 "$SANDBOX"'/bin/dummy' \
@@ -167,7 +185,7 @@ run_plugin node 0 "$SANDBOX"'/bin/dummy' \
   'CNI_NETNS='"$SANDBOX"'/netns/pod' \
   'CNI_PATH='"$SANDBOX"'/bin:/opt/cni/bin:/usr/lib/cni' \
   'PATH=/root/.cargo/bin:/root/.cargo/bin:/root/.pyenv/plugins/pyenv-virtualenv/shims:/root/.pyenv/shims:/root/.pyenv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' <<'CNI_STDIN_4'
-{"type":"dummy","ipam":{"type":"conform-ipam","addresses":[{"address":"10.10.0.2/24","gateway":"10.10.0.1"}],"routes":[{"dst":"10.99.0.0/16","gw":"10.10.0.1"}],"callLog":"${SANDBOX}/ipam.log"},"name":"core-later-plugins","cniVersion":"0.4.0","prevResult":{"cniVersion":"0.4.0","interfaces":[{"name":"eth0","mac":"d6:44:52:3e:90:f1","sandbox":"${SANDBOX}/netns/pod"}],"ips":[{"version":"4","interface":0,"address":"10.10.0.2/24","gateway":"10.10.0.1"}],"routes":[{"dst":"10.99.0.0/16","gw":"10.10.0.1"}],"dns":{}}}
+{"type":"dummy","ipam":{"type":"conform-ipam","addresses":[{"address":"10.10.0.2/24","gateway":"10.10.0.1"}],"routes":[{"dst":"10.99.0.0/16","gw":"10.10.0.1"}],"callLog":"${SANDBOX}/ipam.log"},"name":"core-later-plugins","cniVersion":"0.4.0","prevResult":{"cniVersion":"0.4.0","interfaces":[{"name":"eth0","mac":"6e:1d:87:d3:32:db","sandbox":"${SANDBOX}/netns/pod"}],"ips":[{"version":"4","interface":0,"address":"10.10.0.2/24","gateway":"10.10.0.1"}],"routes":[{"dst":"10.99.0.0/16","gw":"10.10.0.1"}],"dns":{}}}
 CNI_STDIN_4
 
 echo '### state after step 2 (check)'

@@ -105,6 +105,21 @@ end_of_replay() {
   fi
 }
 
+# A link made again here gets another MAC than in the recorded run, and the recorded stdin of a
+# later CHECK or DEL (prevResult) names the recorded one: give the link that MAC, or, for a link
+# that has its lower link's MAC (an ipvlan), the lower link in another netns.
+pin_mac() {
+  in_netns "$1" ip link set dev "$2" address "$3" 2>/dev/null && return
+  local lower file name
+  lower=$(in_netns "$1" ip -o link show dev "$2" | sed -n 's/^[0-9]*: [^@]*@if\([0-9]*\):.*/\1/p')
+  for file in "$SANDBOX"/netns/*; do
+    [ -n "$lower" ] && [ "${file##*/}" != "$1" ] || continue
+    name=$(in_netns "${file##*/}" ip -o link show | awk -F': ' -v i="$lower" '$1 == i { sub(/@.*/, "", $2); print $2 }')
+    [ -n "$name" ] && in_netns "${file##*/}" ip link set dev "$name" address "$3" 2>/dev/null && return
+  done
+  echo "(could not give $1/$2 its recorded MAC $3: a later CHECK that compares MACs may differ)" >&2
+}
+
 show_state() {
   local file netns
   for file in "$SANDBOX"/netns/*; do
@@ -137,6 +152,7 @@ run_plugin node 0 "$SANDBOX"'/bin/ipvlan' \
   'PATH=/root/.cargo/bin:/root/.cargo/bin:/root/.pyenv/plugins/pyenv-virtualenv/shims:/root/.pyenv/shims:/root/.pyenv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' <<'CNI_STDIN_1'
 {"type":"ipvlan","master":"master0","mode":"l2","ipam":{"type":"conform-ipam","addresses":[{"address":"10.10.0.2/24","gateway":"10.10.0.1"}],"routes":[{"dst":"10.99.0.0/16","gw":"10.10.0.1"}],"callLog":"${SANDBOX}/ipam.log"},"name":"core-later-plugins","cniVersion":"0.4.0"}
 CNI_STDIN_1
+pin_mac 'pod' 'eth0' 'b2:36:59:4d:e3:af'
 echo '--- conform-veth ADD (recorded: exit status 0)'
 run_plugin node 0 "$SANDBOX"'/bin/conform-veth' \
   'CNI_ARGS=' \
@@ -146,8 +162,10 @@ run_plugin node 0 "$SANDBOX"'/bin/conform-veth' \
   'CNI_NETNS='"$SANDBOX"'/netns/pod' \
   'CNI_PATH='"$SANDBOX"'/bin:/opt/cni/bin:/usr/lib/cni' \
   'PATH=/root/.cargo/bin:/root/.cargo/bin:/root/.pyenv/plugins/pyenv-virtualenv/shims:/root/.pyenv/shims:/root/.pyenv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' <<'CNI_STDIN_2'
-{"type":"conform-veth","containerInterface":"side0","hostInterface":"side0-host","ipam":{"type":"conform-ipam","addresses":[{"address":"10.77.0.2/24","gateway":"10.77.0.1"}],"routes":[{"dst":"10.78.0.0/16","gw":"10.77.0.1"}],"callLog":"${SANDBOX}/ipam.log"},"name":"core-later-plugins","cniVersion":"0.4.0","prevResult":{"cniVersion":"0.4.0","interfaces":[{"name":"eth0","mac":"b2:ae:76:ff:8b:8c","sandbox":"${SANDBOX}/netns/pod"}],"ips":[{"version":"4","interface":0,"address":"10.10.0.2/24","gateway":"10.10.0.1"}],"routes":[{"dst":"10.99.0.0/16","gw":"10.10.0.1"}],"dns":{}}}
+{"type":"conform-veth","containerInterface":"side0","hostInterface":"side0-host","ipam":{"type":"conform-ipam","addresses":[{"address":"10.77.0.2/24","gateway":"10.77.0.1"}],"routes":[{"dst":"10.78.0.0/16","gw":"10.77.0.1"}],"callLog":"${SANDBOX}/ipam.log"},"name":"core-later-plugins","cniVersion":"0.4.0","prevResult":{"cniVersion":"0.4.0","interfaces":[{"name":"eth0","mac":"b2:36:59:4d:e3:af","sandbox":"${SANDBOX}/netns/pod"}],"ips":[{"version":"4","interface":0,"address":"10.10.0.2/24","gateway":"10.10.0.1"}],"routes":[{"dst":"10.99.0.0/16","gw":"10.10.0.1"}],"dns":{}}}
 CNI_STDIN_2
+pin_mac 'pod' 'eth0' 'b2:36:59:4d:e3:af'
+pin_mac 'pod' 'side0' '12:6a:15:84:9c:ea'
 
 echo '### step 2 (check)'
 echo '--- ipvlan CHECK (recorded: exit status 1)'
@@ -159,7 +177,7 @@ run_plugin node 1 "$SANDBOX"'/bin/ipvlan' \
   'CNI_NETNS='"$SANDBOX"'/netns/pod' \
   'CNI_PATH='"$SANDBOX"'/bin:/opt/cni/bin:/usr/lib/cni' \
   'PATH=/root/.cargo/bin:/root/.cargo/bin:/root/.pyenv/plugins/pyenv-virtualenv/shims:/root/.pyenv/shims:/root/.pyenv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' <<'CNI_STDIN_3'
-{"type":"ipvlan","master":"master0","mode":"l2","ipam":{"type":"conform-ipam","addresses":[{"address":"10.10.0.2/24","gateway":"10.10.0.1"}],"routes":[{"dst":"10.99.0.0/16","gw":"10.10.0.1"}],"callLog":"${SANDBOX}/ipam.log"},"name":"core-later-plugins","cniVersion":"0.4.0","prevResult":{"cniVersion":"0.4.0","interfaces":[{"name":"eth0","mac":"b2:ae:76:ff:8b:8c","sandbox":"${SANDBOX}/netns/pod"},{"name":"side0-host","mac":"b6:c8:d0:99:a6:42"},{"name":"side0","mac":"7a:b3:fb:bb:09:8f","sandbox":"${SANDBOX}/netns/pod"}],"ips":[{"version":"4","interface":0,"address":"10.10.0.2/24","gateway":"10.10.0.1"},{"version":"4","interface":2,"address":"10.77.0.2/24","gateway":"10.77.0.1"}],"routes":[{"dst":"10.99.0.0/16","gw":"10.10.0.1"},{"dst":"10.78.0.0/16","gw":"10.77.0.1"}],"dns":{}}}
+{"type":"ipvlan","master":"master0","mode":"l2","ipam":{"type":"conform-ipam","addresses":[{"address":"10.10.0.2/24","gateway":"10.10.0.1"}],"routes":[{"dst":"10.99.0.0/16","gw":"10.10.0.1"}],"callLog":"${SANDBOX}/ipam.log"},"name":"core-later-plugins","cniVersion":"0.4.0","prevResult":{"cniVersion":"0.4.0","interfaces":[{"name":"eth0","mac":"b2:36:59:4d:e3:af","sandbox":"${SANDBOX}/netns/pod"},{"name":"side0-host","mac":"ca:95:1f:6f:35:4e"},{"name":"side0","mac":"12:6a:15:84:9c:ea","sandbox":"${SANDBOX}/netns/pod"}],"ips":[{"version":"4","interface":0,"address":"10.10.0.2/24","gateway":"10.10.0.1"},{"version":"4","interface":2,"address":"10.77.0.2/24","gateway":"10.77.0.1"}],"routes":[{"dst":"10.99.0.0/16","gw":"10.10.0.1"},{"dst":"10.78.0.0/16","gw":"10.77.0.1"}],"dns":{}}}
 CNI_STDIN_3
 echo '--- ipvlan CHECK (recorded: exit status 0)'
 run_plugin node 0 "$SANDBOX"'/bin/ipvlan' \
@@ -170,7 +188,7 @@ run_plugin node 0 "$SANDBOX"'/bin/ipvlan' \
   'CNI_NETNS='"$SANDBOX"'/netns/pod' \
   'CNI_PATH='"$SANDBOX"'/bin:/opt/cni/bin:/usr/lib/cni' \
   'PATH=/root/.cargo/bin:/root/.cargo/bin:/root/.pyenv/plugins/pyenv-virtualenv/shims:/root/.pyenv/shims:/root/.pyenv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' <<'CNI_STDIN_4'
-{"type":"ipvlan","master":"master0","mode":"l2","ipam":{"type":"conform-ipam","addresses":[{"address":"10.10.0.2/24","gateway":"10.10.0.1"}],"routes":[{"dst":"10.99.0.0/16","gw":"10.10.0.1"}],"callLog":"${SANDBOX}/ipam.log"},"name":"core-later-plugins","cniVersion":"0.4.0","prevResult":{"cniVersion":"0.4.0","interfaces":[{"name":"eth0","mac":"b2:ae:76:ff:8b:8c","sandbox":"${SANDBOX}/netns/pod"}],"ips":[{"version":"4","interface":0,"address":"10.10.0.2/24","gateway":"10.10.0.1"}],"routes":[{"dst":"10.99.0.0/16","gw":"10.10.0.1"}],"dns":{}}}
+{"type":"ipvlan","master":"master0","mode":"l2","ipam":{"type":"conform-ipam","addresses":[{"address":"10.10.0.2/24","gateway":"10.10.0.1"}],"routes":[{"dst":"10.99.0.0/16","gw":"10.10.0.1"}],"callLog":"${SANDBOX}/ipam.log"},"name":"core-later-plugins","cniVersion":"0.4.0","prevResult":{"cniVersion":"0.4.0","interfaces":[{"name":"eth0","mac":"b2:36:59:4d:e3:af","sandbox":"${SANDBOX}/netns/pod"}],"ips":[{"version":"4","interface":0,"address":"10.10.0.2/24","gateway":"10.10.0.1"}],"routes":[{"dst":"10.99.0.0/16","gw":"10.10.0.1"}],"dns":{}}}
 CNI_STDIN_4
 
 echo '### state after step 2 (check)'

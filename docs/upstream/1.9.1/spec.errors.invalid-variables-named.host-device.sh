@@ -110,6 +110,21 @@ end_of_replay() {
   fi
 }
 
+# A link made again here gets another MAC than in the recorded run, and the recorded stdin of a
+# later CHECK or DEL (prevResult) names the recorded one: give the link that MAC, or, for a link
+# that has its lower link's MAC (an ipvlan), the lower link in another netns.
+pin_mac() {
+  in_netns "$1" ip link set dev "$2" address "$3" 2>/dev/null && return
+  local lower file name
+  lower=$(in_netns "$1" ip -o link show dev "$2" | sed -n 's/^[0-9]*: [^@]*@if\([0-9]*\):.*/\1/p')
+  for file in "$SANDBOX"/netns/*; do
+    [ -n "$lower" ] && [ "${file##*/}" != "$1" ] || continue
+    name=$(in_netns "${file##*/}" ip -o link show | awk -F': ' -v i="$lower" '$1 == i { sub(/@.*/, "", $2); print $2 }')
+    [ -n "$name" ] && in_netns "${file##*/}" ip link set dev "$name" address "$3" 2>/dev/null && return
+  done
+  echo "(could not give $1/$2 its recorded MAC $3: a later CHECK that compares MACs may differ)" >&2
+}
+
 show_state() {
   local file netns
   for file in "$SANDBOX"/netns/*; do

@@ -1,23 +1,18 @@
 #!/usr/bin/env bash
-# cni-conform reproducer: scenario check-vlan-id-changed at CNI version 0.4.0, failure 4 of 5.
-# Run as root: bash check-vlan-id-changed@0.4.0-4.sh
+# cni-conform reproducer: scenario core-later-plugins at CNI version 0.4.0, failure 1 of 1.
+# Run as root: bash core-later-plugins@0.4.0-1.sh
 # Builds the scenario's namespaces and links with ip, replays its steps up to the failing
 # one with each plugin's recorded environment and stdin, prints every output and then the
 # state of every netns, and removes everything on exit.
 #
-# clause   spec.del.missing-resources (MUST)
-# step     5 (del)
+# clause   spec.check.later-plugins (MUST)
+# step     2 (check)
 # expected vs actual:
-#   expected success, got error code 999: no plugin name provided
+#   expected success, got error code 999: Failed to match addr 10.77.0.2/24 on interface eth0 (asked again with only its own ADD result as prevResult, its CHECK succeeds: what it refuses is what later plugins added)
 #
-# the failing execution as recorded: vlan DEL, exit status 1
-#   stdout:
-#     {
-#         "code": 999,
-#         "msg": "no plugin name provided"
-#     }
+# the failing execution as recorded: bridge CHECK, exit status 0
 #
-# plugin under test: /var/cache/cni-conform/upstream/1.9.1+ds1-1/bin/vlan
+# plugin under test: /usr/lib/cni/bridge
 
 WROTE_BY='/work/main/target/debug/cni-conform'
 set -euo pipefail
@@ -110,6 +105,21 @@ end_of_replay() {
   fi
 }
 
+# A link made again here gets another MAC than in the recorded run, and the recorded stdin of a
+# later CHECK or DEL (prevResult) names the recorded one: give the link that MAC, or, for a link
+# that has its lower link's MAC (an ipvlan), the lower link in another netns.
+pin_mac() {
+  in_netns "$1" ip link set dev "$2" address "$3" 2>/dev/null && return
+  local lower file name
+  lower=$(in_netns "$1" ip -o link show dev "$2" | sed -n 's/^[0-9]*: [^@]*@if\([0-9]*\):.*/\1/p')
+  for file in "$SANDBOX"/netns/*; do
+    [ -n "$lower" ] && [ "${file##*/}" != "$1" ] || continue
+    name=$(in_netns "${file##*/}" ip -o link show | awk -F': ' -v i="$lower" '$1 == i { sub(/@.*/, "", $2); print $2 }')
+    [ -n "$name" ] && in_netns "${file##*/}" ip link set dev "$name" address "$3" 2>/dev/null && return
+  done
+  echo "(could not give $1/$2 its recorded MAC $3: a later CHECK that compares MACs may differ)" >&2
+}
+
 show_state() {
   local file netns
   for file in "$SANDBOX"/netns/*; do
@@ -124,15 +134,14 @@ show_state() {
 echo '### topology'
 add_netns 'node'
 add_netns 'pod'
-in_netns node ip link add 'ens5' netns "$SANDBOX/netns/"'pod' type veth peer name 'ens5-peer' netns "$SANDBOX/netns/"'node'
-in_netns 'pod' ip link set 'ens5' up
-in_netns 'node' ip link set 'ens5-peer' up
-ln -s '/var/cache/cni-conform/upstream/1.9.1+ds1-1/bin/vlan' "$SANDBOX/bin/"'vlan'
+in_netns 'node' ip link add 'cni-br0' type bridge
+in_netns 'node' ip link set 'cni-br0' up
+ln -s '/usr/lib/cni/bridge' "$SANDBOX/bin/"'bridge'
 for fixture in conform-veth conform-ipam; do ln -s '/work/main/target/debug/cni-conform' "$SANDBOX/bin/$fixture"; done
 
 echo '### step 1 (add)'
-echo '--- vlan ADD (recorded: exit status 1)'
-run_plugin node 1 "$SANDBOX"'/bin/vlan' \
+echo '--- bridge ADD (recorded: exit status 0)'
+run_plugin node 0 "$SANDBOX"'/bin/bridge' \
   'CNI_ARGS=' \
   'CNI_COMMAND=ADD' \
   'CNI_CONTAINERID=conform-ctr' \
@@ -140,42 +149,47 @@ run_plugin node 1 "$SANDBOX"'/bin/vlan' \
   'CNI_NETNS='"$SANDBOX"'/netns/pod' \
   'CNI_PATH='"$SANDBOX"'/bin:/opt/cni/bin:/usr/lib/cni' \
   'PATH=/root/.cargo/bin:/root/.cargo/bin:/root/.pyenv/plugins/pyenv-virtualenv/shims:/root/.pyenv/shims:/root/.pyenv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' <<'CNI_STDIN_1'
-{"type":"vlan","master":"ens5","linkInContainer":true,"vlanId":200,"name":"container-master-l2","cniVersion":"0.4.0"}
+{"type":"bridge","bridge":"cni-br0","ipam":{"type":"conform-ipam","addresses":[{"address":"10.10.0.2/24","gateway":"10.10.0.1"}],"routes":[{"dst":"10.99.0.0/16","gw":"10.10.0.1"}],"callLog":"${SANDBOX}/ipam.log"},"name":"core-later-plugins","cniVersion":"0.4.0"}
 CNI_STDIN_1
+pin_mac 'pod' 'eth0' 'b6:0a:b7:6a:32:02'
+echo '--- conform-veth ADD (recorded: exit status 0)'
+run_plugin node 0 "$SANDBOX"'/bin/conform-veth' \
+  'CNI_ARGS=' \
+  'CNI_COMMAND=ADD' \
+  'CNI_CONTAINERID=conform-ctr' \
+  'CNI_IFNAME=eth0' \
+  'CNI_NETNS='"$SANDBOX"'/netns/pod' \
+  'CNI_PATH='"$SANDBOX"'/bin:/opt/cni/bin:/usr/lib/cni' \
+  'PATH=/root/.cargo/bin:/root/.cargo/bin:/root/.pyenv/plugins/pyenv-virtualenv/shims:/root/.pyenv/shims:/root/.pyenv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' <<'CNI_STDIN_2'
+{"type":"conform-veth","containerInterface":"side0","hostInterface":"side0-host","ipam":{"type":"conform-ipam","addresses":[{"address":"10.77.0.2/24","gateway":"10.77.0.1"}],"routes":[{"dst":"10.78.0.0/16","gw":"10.77.0.1"}],"callLog":"${SANDBOX}/ipam.log"},"name":"core-later-plugins","cniVersion":"0.4.0","prevResult":{"cniVersion":"0.4.0","interfaces":[{"name":"cni-br0","mac":"aa:db:87:7e:7a:31"},{"name":"veth78fa5aff","mac":"aa:db:87:7e:7a:31"},{"name":"eth0","mac":"b6:0a:b7:6a:32:02","sandbox":"${SANDBOX}/netns/pod"}],"ips":[{"version":"4","interface":2,"address":"10.10.0.2/24","gateway":"10.10.0.1"}],"routes":[{"dst":"10.99.0.0/16","gw":"10.10.0.1"}],"dns":{}}}
+CNI_STDIN_2
+pin_mac 'pod' 'eth0' 'b6:0a:b7:6a:32:02'
+pin_mac 'pod' 'side0' '8e:6a:89:b8:a0:03'
 
-echo '### step 2 (delete-link)'
-in_netns 'pod' ip link delete 'eth0'
-
-echo '### step 3 (add-vlan)'
-in_netns 'pod' ip link add link 'ens5' name 'eth0' type vlan id 201
-in_netns 'pod' ip link set 'eth0' up
-
-echo '### step 4 (check)'
-echo '--- vlan CHECK (recorded: exit status 1)'
-run_plugin node 1 "$SANDBOX"'/bin/vlan' \
+echo '### step 2 (check)'
+echo '--- bridge CHECK (recorded: exit status 1)'
+run_plugin node 1 "$SANDBOX"'/bin/bridge' \
   'CNI_ARGS=' \
   'CNI_COMMAND=CHECK' \
   'CNI_CONTAINERID=conform-ctr' \
   'CNI_IFNAME=eth0' \
   'CNI_NETNS='"$SANDBOX"'/netns/pod' \
   'CNI_PATH='"$SANDBOX"'/bin:/opt/cni/bin:/usr/lib/cni' \
-  'PATH=/root/.cargo/bin:/root/.cargo/bin:/root/.pyenv/plugins/pyenv-virtualenv/shims:/root/.pyenv/shims:/root/.pyenv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' <<'CNI_STDIN_2'
-{"type":"vlan","master":"ens5","linkInContainer":true,"vlanId":200,"name":"container-master-l2","cniVersion":"0.4.0"}
-CNI_STDIN_2
-
-echo '### step 5 (del)'
-echo '--- vlan DEL (recorded: exit status 1)'
-run_plugin node 1 "$SANDBOX"'/bin/vlan' \
+  'PATH=/root/.cargo/bin:/root/.cargo/bin:/root/.pyenv/plugins/pyenv-virtualenv/shims:/root/.pyenv/shims:/root/.pyenv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' <<'CNI_STDIN_3'
+{"type":"bridge","bridge":"cni-br0","ipam":{"type":"conform-ipam","addresses":[{"address":"10.10.0.2/24","gateway":"10.10.0.1"}],"routes":[{"dst":"10.99.0.0/16","gw":"10.10.0.1"}],"callLog":"${SANDBOX}/ipam.log"},"name":"core-later-plugins","cniVersion":"0.4.0","prevResult":{"cniVersion":"0.4.0","interfaces":[{"name":"cni-br0","mac":"aa:db:87:7e:7a:31"},{"name":"veth78fa5aff","mac":"aa:db:87:7e:7a:31"},{"name":"eth0","mac":"b6:0a:b7:6a:32:02","sandbox":"${SANDBOX}/netns/pod"},{"name":"side0-host","mac":"8e:0b:e6:0a:2c:27"},{"name":"side0","mac":"8e:6a:89:b8:a0:03","sandbox":"${SANDBOX}/netns/pod"}],"ips":[{"version":"4","interface":2,"address":"10.10.0.2/24","gateway":"10.10.0.1"},{"version":"4","interface":4,"address":"10.77.0.2/24","gateway":"10.77.0.1"}],"routes":[{"dst":"10.99.0.0/16","gw":"10.10.0.1"},{"dst":"10.78.0.0/16","gw":"10.77.0.1"}],"dns":{}}}
+CNI_STDIN_3
+echo '--- bridge CHECK (recorded: exit status 0)'
+run_plugin node 0 "$SANDBOX"'/bin/bridge' \
   'CNI_ARGS=' \
-  'CNI_COMMAND=DEL' \
+  'CNI_COMMAND=CHECK' \
   'CNI_CONTAINERID=conform-ctr' \
   'CNI_IFNAME=eth0' \
   'CNI_NETNS='"$SANDBOX"'/netns/pod' \
   'CNI_PATH='"$SANDBOX"'/bin:/opt/cni/bin:/usr/lib/cni' \
-  'PATH=/root/.cargo/bin:/root/.cargo/bin:/root/.pyenv/plugins/pyenv-virtualenv/shims:/root/.pyenv/shims:/root/.pyenv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' <<'CNI_STDIN_3'
-{"type":"vlan","master":"ens5","linkInContainer":true,"vlanId":200,"name":"container-master-l2","cniVersion":"0.4.0"}
-CNI_STDIN_3
+  'PATH=/root/.cargo/bin:/root/.cargo/bin:/root/.pyenv/plugins/pyenv-virtualenv/shims:/root/.pyenv/shims:/root/.pyenv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' <<'CNI_STDIN_4'
+{"type":"bridge","bridge":"cni-br0","ipam":{"type":"conform-ipam","addresses":[{"address":"10.10.0.2/24","gateway":"10.10.0.1"}],"routes":[{"dst":"10.99.0.0/16","gw":"10.10.0.1"}],"callLog":"${SANDBOX}/ipam.log"},"name":"core-later-plugins","cniVersion":"0.4.0","prevResult":{"cniVersion":"0.4.0","interfaces":[{"name":"cni-br0","mac":"aa:db:87:7e:7a:31"},{"name":"veth78fa5aff","mac":"aa:db:87:7e:7a:31"},{"name":"eth0","mac":"b6:0a:b7:6a:32:02","sandbox":"${SANDBOX}/netns/pod"}],"ips":[{"version":"4","interface":2,"address":"10.10.0.2/24","gateway":"10.10.0.1"}],"routes":[{"dst":"10.99.0.0/16","gw":"10.10.0.1"}],"dns":{}}}
+CNI_STDIN_4
 
-echo '### state after step 5 (del)'
+echo '### state after step 2 (check)'
 show_state
 end_of_replay

@@ -10,22 +10,30 @@
 # expected vs actual:
 #   the ADD result drops or changes what its prevResult held: interface side0-host is missing; interface side0 is missing; address 10.77.0.2/24 is missing; route 10.78.0.0/16 via 10.77.0.1 is missing
 #
-# the failing execution as recorded: tap ADD, exit status 0
+# the failing execution as recorded: bridge ADD, exit status 0
 #   stdout:
 #     {
 #         "cniVersion": "1.0.0",
 #         "interfaces": [
 #             {
-#                 "mac": "fa:3d:e3:e5:46:4e",
+#                 "name": "cni-br0",
+#                 "mac": "5a:ca:36:df:a8:8f"
+#             },
+#             {
+#                 "name": "vetha1e5c66c",
+#                 "mac": "5a:ca:36:df:a8:8f"
+#             },
+#             {
 #                 "name": "eth0",
-#                 "sandbox": "/tmp/cni-conform-SlVN9z/netns/pod"
+#                 "mac": "92:bd:4a:60:1d:e5",
+#                 "sandbox": "/tmp/cni-conform-kqK3PX/netns/pod"
 #             }
 #         ],
 #         "ips": [
 #             {
+#                 "interface": 2,
 #                 "address": "10.10.0.2/24",
-#                 "gateway": "10.10.0.1",
-#                 "interface": 0
+#                 "gateway": "10.10.0.1"
 #             }
 #         ],
 #         "routes": [
@@ -33,10 +41,11 @@
 #                 "dst": "10.99.0.0/16",
 #                 "gw": "10.10.0.1"
 #             }
-#         ]
+#         ],
+#         "dns": {}
 #     }
 #
-# plugin under test: /var/cache/cni-conform/upstream/1.9.1+ds1-1/bin/tap
+# plugin under test: /usr/lib/cni/bridge
 
 WROTE_BY='/work/main/target/debug/cni-conform'
 set -euo pipefail
@@ -129,6 +138,21 @@ end_of_replay() {
   fi
 }
 
+# A link made again here gets another MAC than in the recorded run, and the recorded stdin of a
+# later CHECK or DEL (prevResult) names the recorded one: give the link that MAC, or, for a link
+# that has its lower link's MAC (an ipvlan), the lower link in another netns.
+pin_mac() {
+  in_netns "$1" ip link set dev "$2" address "$3" 2>/dev/null && return
+  local lower file name
+  lower=$(in_netns "$1" ip -o link show dev "$2" | sed -n 's/^[0-9]*: [^@]*@if\([0-9]*\):.*/\1/p')
+  for file in "$SANDBOX"/netns/*; do
+    [ -n "$lower" ] && [ "${file##*/}" != "$1" ] || continue
+    name=$(in_netns "${file##*/}" ip -o link show | awk -F': ' -v i="$lower" '$1 == i { sub(/@.*/, "", $2); print $2 }')
+    [ -n "$name" ] && in_netns "${file##*/}" ip link set dev "$name" address "$3" 2>/dev/null && return
+  done
+  echo "(could not give $1/$2 its recorded MAC $3: a later CHECK that compares MACs may differ)" >&2
+}
+
 show_state() {
   local file netns
   for file in "$SANDBOX"/netns/*; do
@@ -143,7 +167,9 @@ show_state() {
 echo '### topology'
 add_netns 'node'
 add_netns 'pod'
-ln -s '/var/cache/cni-conform/upstream/1.9.1+ds1-1/bin/tap' "$SANDBOX/bin/"'tap'
+in_netns 'node' ip link add 'cni-br0' type bridge
+in_netns 'node' ip link set 'cni-br0' up
+ln -s '/usr/lib/cni/bridge' "$SANDBOX/bin/"'bridge'
 for fixture in conform-veth conform-ipam; do ln -s '/work/main/target/debug/cni-conform' "$SANDBOX/bin/$fixture"; done
 
 echo '### step 1 (add)'
@@ -158,8 +184,9 @@ run_plugin node 0 "$SANDBOX"'/bin/conform-veth' \
   'PATH=/root/.cargo/bin:/root/.cargo/bin:/root/.pyenv/plugins/pyenv-virtualenv/shims:/root/.pyenv/shims:/root/.pyenv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' <<'CNI_STDIN_1'
 {"type":"conform-veth","containerInterface":"side0","hostInterface":"side0-host","ipam":{"type":"conform-ipam","addresses":[{"address":"10.77.0.2/24","gateway":"10.77.0.1"}],"routes":[{"dst":"10.78.0.0/16","gw":"10.77.0.1"}],"callLog":"${SANDBOX}/ipam.log"},"name":"core-after-earlier-plugin","cniVersion":"1.0.0"}
 CNI_STDIN_1
-echo '--- tap ADD (recorded: exit status 0)'
-run_plugin node 0 "$SANDBOX"'/bin/tap' \
+pin_mac 'pod' 'side0' '52:72:99:0f:5f:bf'
+echo '--- bridge ADD (recorded: exit status 0)'
+run_plugin node 0 "$SANDBOX"'/bin/bridge' \
   'CNI_ARGS=' \
   'CNI_COMMAND=ADD' \
   'CNI_CONTAINERID=conform-ctr' \
@@ -167,8 +194,9 @@ run_plugin node 0 "$SANDBOX"'/bin/tap' \
   'CNI_NETNS='"$SANDBOX"'/netns/pod' \
   'CNI_PATH='"$SANDBOX"'/bin:/opt/cni/bin:/usr/lib/cni' \
   'PATH=/root/.cargo/bin:/root/.cargo/bin:/root/.pyenv/plugins/pyenv-virtualenv/shims:/root/.pyenv/shims:/root/.pyenv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' <<'CNI_STDIN_2'
-{"type":"tap","ipam":{"type":"conform-ipam","addresses":[{"address":"10.10.0.2/24","gateway":"10.10.0.1"}],"routes":[{"dst":"10.99.0.0/16","gw":"10.10.0.1"}],"callLog":"${SANDBOX}/ipam.log"},"name":"core-after-earlier-plugin","cniVersion":"1.0.0","prevResult":{"cniVersion":"1.0.0","interfaces":[{"name":"side0-host","mac":"26:73:c5:fd:7c:12"},{"name":"side0","mac":"62:92:39:f8:b8:cb","sandbox":"${SANDBOX}/netns/pod"}],"ips":[{"interface":1,"address":"10.77.0.2/24","gateway":"10.77.0.1"}],"routes":[{"dst":"10.78.0.0/16","gw":"10.77.0.1"}]}}
+{"type":"bridge","bridge":"cni-br0","ipam":{"type":"conform-ipam","addresses":[{"address":"10.10.0.2/24","gateway":"10.10.0.1"}],"routes":[{"dst":"10.99.0.0/16","gw":"10.10.0.1"}],"callLog":"${SANDBOX}/ipam.log"},"name":"core-after-earlier-plugin","cniVersion":"1.0.0","prevResult":{"cniVersion":"1.0.0","interfaces":[{"name":"side0-host","mac":"aa:47:c4:38:9b:f3"},{"name":"side0","mac":"52:72:99:0f:5f:bf","sandbox":"${SANDBOX}/netns/pod"}],"ips":[{"interface":1,"address":"10.77.0.2/24","gateway":"10.77.0.1"}],"routes":[{"dst":"10.78.0.0/16","gw":"10.77.0.1"}]}}
 CNI_STDIN_2
+pin_mac 'pod' 'eth0' '92:bd:4a:60:1d:e5'
 
 echo '### state after step 1 (add)'
 show_state

@@ -1,21 +1,23 @@
 #!/usr/bin/env bash
-# cni-conform reproducer: scenario core-env-command-missing at CNI version 0.1.0, failure 1 of 1.
-# Run as root: bash core-env-command-missing@0.1.0-1.sh
+# cni-conform reproducer: scenario ipvlan-ipam-missing at CNI version 1.0.0, failure 1 of 1.
+# Run as root: bash ipvlan-ipam-missing@1.0.0-1.sh
 # Builds the scenario's namespaces and links with ip, replays its steps up to the failing
 # one with each plugin's recorded environment and stdin, prints every output and then the
 # state of every netns, and removes everything on exit.
 #
-# clause   spec.output.protocol (MUST)
-# step     1 (exec)
+# clause   suite.ipvlan.ipam-required (MUST)
+# step     1 (add)
 # expected vs actual:
-#   protocol violation: succeeded without printing its output: ADD exited 0 with nothing on stdout; stdout: ""
+#   link pod/eth0 is still present
 #
-# the failing execution as recorded: tap ADD, exit status 0
-#   stderr:
-#     CNI tap plugin version unknown
-#     CNI protocol versions supported: 0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0
+# the failing execution as recorded: ipvlan ADD, exit status 1
+#   stdout:
+#     {
+#         "code": 999,
+#         "msg": "no plugin name provided"
+#     }
 #
-# plugin under test: /var/cache/cni-conform/upstream/1.9.1+ds1-1/bin/tap
+# plugin under test: /usr/lib/cni/ipvlan
 
 WROTE_BY='/work/main/target/debug/cni-conform'
 set -euo pipefail
@@ -108,6 +110,21 @@ end_of_replay() {
   fi
 }
 
+# A link made again here gets another MAC than in the recorded run, and the recorded stdin of a
+# later CHECK or DEL (prevResult) names the recorded one: give the link that MAC, or, for a link
+# that has its lower link's MAC (an ipvlan), the lower link in another netns.
+pin_mac() {
+  in_netns "$1" ip link set dev "$2" address "$3" 2>/dev/null && return
+  local lower file name
+  lower=$(in_netns "$1" ip -o link show dev "$2" | sed -n 's/^[0-9]*: [^@]*@if\([0-9]*\):.*/\1/p')
+  for file in "$SANDBOX"/netns/*; do
+    [ -n "$lower" ] && [ "${file##*/}" != "$1" ] || continue
+    name=$(in_netns "${file##*/}" ip -o link show | awk -F': ' -v i="$lower" '$1 == i { sub(/@.*/, "", $2); print $2 }')
+    [ -n "$name" ] && in_netns "${file##*/}" ip link set dev "$name" address "$3" 2>/dev/null && return
+  done
+  echo "(could not give $1/$2 its recorded MAC $3: a later CHECK that compares MACs may differ)" >&2
+}
+
 show_state() {
   local file netns
   for file in "$SANDBOX"/netns/*; do
@@ -122,21 +139,25 @@ show_state() {
 echo '### topology'
 add_netns 'node'
 add_netns 'pod'
-ln -s '/var/cache/cni-conform/upstream/1.9.1+ds1-1/bin/tap' "$SANDBOX/bin/"'tap'
+in_netns node ip link add 'master0' netns "$SANDBOX/netns/"'node' type veth peer name 'master0-peer' netns "$SANDBOX/netns/"'node'
+in_netns 'node' ip link set 'master0' up
+in_netns 'node' ip link set 'master0-peer' up
+ln -s '/usr/lib/cni/ipvlan' "$SANDBOX/bin/"'ipvlan'
 for fixture in conform-veth conform-ipam; do ln -s '/work/main/target/debug/cni-conform' "$SANDBOX/bin/$fixture"; done
 
-echo '### step 1 (exec)'
-echo '--- tap ADD (recorded: exit status 0)'
-run_plugin node 0 "$SANDBOX"'/bin/tap' \
+echo '### step 1 (add)'
+echo '--- ipvlan ADD (recorded: exit status 1)'
+run_plugin node 1 "$SANDBOX"'/bin/ipvlan' \
   'CNI_ARGS=' \
+  'CNI_COMMAND=ADD' \
   'CNI_CONTAINERID=conform-ctr' \
   'CNI_IFNAME=eth0' \
   'CNI_NETNS='"$SANDBOX"'/netns/pod' \
   'CNI_PATH='"$SANDBOX"'/bin:/opt/cni/bin:/usr/lib/cni' \
   'PATH=/root/.cargo/bin:/root/.cargo/bin:/root/.pyenv/plugins/pyenv-virtualenv/shims:/root/.pyenv/shims:/root/.pyenv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' <<'CNI_STDIN_1'
-{"type":"tap","ipam":{"type":"conform-ipam","addresses":[{"address":"10.10.0.2/24","gateway":"10.10.0.1"}],"routes":[{"dst":"10.99.0.0/16","gw":"10.10.0.1"}],"callLog":"${SANDBOX}/ipam.log"},"name":"core","cniVersion":"0.1.0"}
+{"type":"ipvlan","master":"master0","mode":"l2","name":"ipvlan-ipam-missing","cniVersion":"1.0.0"}
 CNI_STDIN_1
 
-echo '### state after step 1 (exec)'
+echo '### state after step 1 (add)'
 show_state
 end_of_replay

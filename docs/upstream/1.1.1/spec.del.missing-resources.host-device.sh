@@ -1,46 +1,23 @@
 #!/usr/bin/env bash
-# cni-conform reproducer: scenario core-after-earlier-plugin at CNI version 1.0.0, failure 1 of 1.
-# Run as root: bash core-after-earlier-plugin@1.0.0-1.sh
+# cni-conform reproducer: scenario core-check-link-deleted at CNI version 0.4.0, failure 1 of 1.
+# Run as root: bash core-check-link-deleted@0.4.0-1.sh
 # Builds the scenario's namespaces and links with ip, replays its steps up to the failing
 # one with each plugin's recorded environment and stdin, prints every output and then the
 # state of every netns, and removes everything on exit.
 #
-# clause   spec.add.prev-result-passthrough (MUST)
-# step     1 (add)
+# clause   spec.del.missing-resources (MUST)
+# step     4 (del)
 # expected vs actual:
-#   the ADD result drops or changes what its prevResult held: interface side0-host is missing; interface side0 is missing; address 10.77.0.2/24 is missing; route 10.78.0.0/16 via 10.77.0.1 is missing
+#   expected success, got error code 999: failed to find "eth0": Link not found
 #
-# the failing execution as recorded: ptp ADD, exit status 0
+# the failing execution as recorded: host-device DEL, exit status 1
 #   stdout:
 #     {
-#         "cniVersion": "1.0.0",
-#         "interfaces": [
-#             {
-#                 "mac": "46:da:48:e7:94:1f",
-#                 "name": "veth2fe14283"
-#             },
-#             {
-#                 "mac": "ae:70:d3:bb:b7:7d",
-#                 "name": "eth0",
-#                 "sandbox": "/tmp/cni-conform-bfNm1r/netns/pod"
-#             }
-#         ],
-#         "ips": [
-#             {
-#                 "address": "10.10.0.2/24",
-#                 "gateway": "10.10.0.1",
-#                 "interface": 1
-#             }
-#         ],
-#         "routes": [
-#             {
-#                 "dst": "10.99.0.0/16",
-#                 "gw": "10.10.0.1"
-#             }
-#         ]
+#         "code": 999,
+#         "msg": "failed to find \"eth0\": Link not found"
 #     }
 #
-# plugin under test: /var/cache/cni-conform/upstream/1.9.1+ds1-1/bin/ptp
+# plugin under test: /usr/lib/cni/host-device
 
 WROTE_BY='/work/main/target/debug/cni-conform'
 set -euo pipefail
@@ -133,6 +110,21 @@ end_of_replay() {
   fi
 }
 
+# A link made again here gets another MAC than in the recorded run, and the recorded stdin of a
+# later CHECK or DEL (prevResult) names the recorded one: give the link that MAC, or, for a link
+# that has its lower link's MAC (an ipvlan), the lower link in another netns.
+pin_mac() {
+  in_netns "$1" ip link set dev "$2" address "$3" 2>/dev/null && return
+  local lower file name
+  lower=$(in_netns "$1" ip -o link show dev "$2" | sed -n 's/^[0-9]*: [^@]*@if\([0-9]*\):.*/\1/p')
+  for file in "$SANDBOX"/netns/*; do
+    [ -n "$lower" ] && [ "${file##*/}" != "$1" ] || continue
+    name=$(in_netns "${file##*/}" ip -o link show | awk -F': ' -v i="$lower" '$1 == i { sub(/@.*/, "", $2); print $2 }')
+    [ -n "$name" ] && in_netns "${file##*/}" ip link set dev "$name" address "$3" 2>/dev/null && return
+  done
+  echo "(could not give $1/$2 its recorded MAC $3: a later CHECK that compares MACs may differ)" >&2
+}
+
 show_state() {
   local file netns
   for file in "$SANDBOX"/netns/*; do
@@ -147,12 +139,15 @@ show_state() {
 echo '### topology'
 add_netns 'node'
 add_netns 'pod'
-ln -s '/var/cache/cni-conform/upstream/1.9.1+ds1-1/bin/ptp' "$SANDBOX/bin/"'ptp'
+in_netns node ip link add 'hostdev0' netns "$SANDBOX/netns/"'node' type veth peer name 'hostdev0-peer' netns "$SANDBOX/netns/"'node'
+in_netns 'node' ip link set 'hostdev0' up
+in_netns 'node' ip link set 'hostdev0-peer' up
+ln -s '/usr/lib/cni/host-device' "$SANDBOX/bin/"'host-device'
 for fixture in conform-veth conform-ipam; do ln -s '/work/main/target/debug/cni-conform' "$SANDBOX/bin/$fixture"; done
 
 echo '### step 1 (add)'
-echo '--- conform-veth ADD (recorded: exit status 0)'
-run_plugin node 0 "$SANDBOX"'/bin/conform-veth' \
+echo '--- host-device ADD (recorded: exit status 0)'
+run_plugin node 0 "$SANDBOX"'/bin/host-device' \
   'CNI_ARGS=' \
   'CNI_COMMAND=ADD' \
   'CNI_CONTAINERID=conform-ctr' \
@@ -160,20 +155,39 @@ run_plugin node 0 "$SANDBOX"'/bin/conform-veth' \
   'CNI_NETNS='"$SANDBOX"'/netns/pod' \
   'CNI_PATH='"$SANDBOX"'/bin:/opt/cni/bin:/usr/lib/cni' \
   'PATH=/root/.cargo/bin:/root/.cargo/bin:/root/.pyenv/plugins/pyenv-virtualenv/shims:/root/.pyenv/shims:/root/.pyenv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' <<'CNI_STDIN_1'
-{"type":"conform-veth","containerInterface":"side0","hostInterface":"side0-host","ipam":{"type":"conform-ipam","addresses":[{"address":"10.77.0.2/24","gateway":"10.77.0.1"}],"routes":[{"dst":"10.78.0.0/16","gw":"10.77.0.1"}],"callLog":"${SANDBOX}/ipam.log"},"name":"core-after-earlier-plugin","cniVersion":"1.0.0"}
+{"type":"host-device","device":"hostdev0","ipam":{"type":"conform-ipam","addresses":[{"address":"10.10.0.2/24","gateway":"10.10.0.1"}],"routes":[{"dst":"10.99.0.0/16","gw":"10.10.0.1"}],"callLog":"${SANDBOX}/ipam.log"},"name":"core","cniVersion":"0.4.0"}
 CNI_STDIN_1
-echo '--- ptp ADD (recorded: exit status 0)'
-run_plugin node 0 "$SANDBOX"'/bin/ptp' \
+pin_mac 'pod' 'eth0' '6e:70:10:01:a7:f9'
+
+echo '### step 2 (delete-link)'
+in_netns 'pod' ip link delete 'eth0'
+
+echo '### step 3 (check)'
+echo '--- host-device CHECK (recorded: exit status 1)'
+run_plugin node 1 "$SANDBOX"'/bin/host-device' \
   'CNI_ARGS=' \
-  'CNI_COMMAND=ADD' \
+  'CNI_COMMAND=CHECK' \
   'CNI_CONTAINERID=conform-ctr' \
   'CNI_IFNAME=eth0' \
   'CNI_NETNS='"$SANDBOX"'/netns/pod' \
   'CNI_PATH='"$SANDBOX"'/bin:/opt/cni/bin:/usr/lib/cni' \
   'PATH=/root/.cargo/bin:/root/.cargo/bin:/root/.pyenv/plugins/pyenv-virtualenv/shims:/root/.pyenv/shims:/root/.pyenv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' <<'CNI_STDIN_2'
-{"type":"ptp","ipam":{"type":"conform-ipam","addresses":[{"address":"10.10.0.2/24","gateway":"10.10.0.1"}],"routes":[{"dst":"10.99.0.0/16","gw":"10.10.0.1"}],"callLog":"${SANDBOX}/ipam.log"},"name":"core-after-earlier-plugin","cniVersion":"1.0.0","prevResult":{"cniVersion":"1.0.0","interfaces":[{"name":"side0-host","mac":"a2:ef:22:dc:82:cf"},{"name":"side0","mac":"02:77:e6:57:d7:45","sandbox":"${SANDBOX}/netns/pod"}],"ips":[{"interface":1,"address":"10.77.0.2/24","gateway":"10.77.0.1"}],"routes":[{"dst":"10.78.0.0/16","gw":"10.77.0.1"}]}}
+{"type":"host-device","device":"hostdev0","ipam":{"type":"conform-ipam","addresses":[{"address":"10.10.0.2/24","gateway":"10.10.0.1"}],"routes":[{"dst":"10.99.0.0/16","gw":"10.10.0.1"}],"callLog":"${SANDBOX}/ipam.log"},"name":"core","cniVersion":"0.4.0","prevResult":{"cniVersion":"0.4.0","interfaces":[{"name":"eth0","mac":"6e:70:10:01:a7:f9","sandbox":"${SANDBOX}/netns/pod"}],"ips":[{"version":"4","interface":0,"address":"10.10.0.2/24","gateway":"10.10.0.1"}],"routes":[{"dst":"10.99.0.0/16","gw":"10.10.0.1"}],"dns":{}}}
 CNI_STDIN_2
 
-echo '### state after step 1 (add)'
+echo '### step 4 (del)'
+echo '--- host-device DEL (recorded: exit status 1)'
+run_plugin node 1 "$SANDBOX"'/bin/host-device' \
+  'CNI_ARGS=' \
+  'CNI_COMMAND=DEL' \
+  'CNI_CONTAINERID=conform-ctr' \
+  'CNI_IFNAME=eth0' \
+  'CNI_NETNS='"$SANDBOX"'/netns/pod' \
+  'CNI_PATH='"$SANDBOX"'/bin:/opt/cni/bin:/usr/lib/cni' \
+  'PATH=/root/.cargo/bin:/root/.cargo/bin:/root/.pyenv/plugins/pyenv-virtualenv/shims:/root/.pyenv/shims:/root/.pyenv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' <<'CNI_STDIN_3'
+{"type":"host-device","device":"hostdev0","ipam":{"type":"conform-ipam","addresses":[{"address":"10.10.0.2/24","gateway":"10.10.0.1"}],"routes":[{"dst":"10.99.0.0/16","gw":"10.10.0.1"}],"callLog":"${SANDBOX}/ipam.log"},"name":"core","cniVersion":"0.4.0","prevResult":{"cniVersion":"0.4.0","interfaces":[{"name":"eth0","mac":"6e:70:10:01:a7:f9","sandbox":"${SANDBOX}/netns/pod"}],"ips":[{"version":"4","interface":0,"address":"10.10.0.2/24","gateway":"10.10.0.1"}],"routes":[{"dst":"10.99.0.0/16","gw":"10.10.0.1"}],"dns":{}}}
+CNI_STDIN_3
+
+echo '### state after step 4 (del)'
 show_state
 end_of_replay

@@ -1,18 +1,43 @@
 #!/usr/bin/env bash
-# cni-conform reproducer: scenario core-gc-forwarded at CNI version 1.1.0, failure 1 of 1.
-# Run as root: bash core-gc-forwarded@1.1.0-1.sh
+# cni-conform reproducer: scenario macvlan-container-master-not-in-pod at CNI version 1.0.0, failure 1 of 2.
+# Run as root: bash macvlan-container-master-not-in-pod@1.0.0-1.sh
 # Builds the scenario's namespaces and links with ip, replays its steps up to the failing
 # one with each plugin's recorded environment and stdin, prints every output and then the
 # state of every netns, and removes everything on exit.
 #
-# clause   spec.gc.forward (MUST)
-# step     2 (gc)
+# clause   suite.macvlan.link-in-container (MUST)
+# step     1 (exec)
 # expected vs actual:
-#   IPAM delegate calls were [], expected [GC]
+#   expected an error, but the operation succeeded
 #
-# the failing execution as recorded: macvlan GC, exit status 0
+# the failing execution as recorded: macvlan ADD, exit status 0
+#   stdout:
+#     {
+#         "cniVersion": "1.0.0",
+#         "interfaces": [
+#             {
+#                 "name": "eth0",
+#                 "mac": "da:5c:f9:fb:0d:f2",
+#                 "sandbox": "/tmp/cni-conform-hBXtn6/netns/pod"
+#             }
+#         ],
+#         "ips": [
+#             {
+#                 "interface": 0,
+#                 "address": "10.10.0.2/24",
+#                 "gateway": "10.10.0.1"
+#             }
+#         ],
+#         "routes": [
+#             {
+#                 "dst": "10.99.0.0/16",
+#                 "gw": "10.10.0.1"
+#             }
+#         ],
+#         "dns": {}
+#     }
 #
-# plugin under test: /var/cache/cni-conform/upstream/1.9.1+ds1-1/bin/macvlan
+# plugin under test: /usr/lib/cni/macvlan
 
 WROTE_BY='/work/main/target/debug/cni-conform'
 set -euo pipefail
@@ -105,6 +130,21 @@ end_of_replay() {
   fi
 }
 
+# A link made again here gets another MAC than in the recorded run, and the recorded stdin of a
+# later CHECK or DEL (prevResult) names the recorded one: give the link that MAC, or, for a link
+# that has its lower link's MAC (an ipvlan), the lower link in another netns.
+pin_mac() {
+  in_netns "$1" ip link set dev "$2" address "$3" 2>/dev/null && return
+  local lower file name
+  lower=$(in_netns "$1" ip -o link show dev "$2" | sed -n 's/^[0-9]*: [^@]*@if\([0-9]*\):.*/\1/p')
+  for file in "$SANDBOX"/netns/*; do
+    [ -n "$lower" ] && [ "${file##*/}" != "$1" ] || continue
+    name=$(in_netns "${file##*/}" ip -o link show | awk -F': ' -v i="$lower" '$1 == i { sub(/@.*/, "", $2); print $2 }')
+    [ -n "$name" ] && in_netns "${file##*/}" ip link set dev "$name" address "$3" 2>/dev/null && return
+  done
+  echo "(could not give $1/$2 its recorded MAC $3: a later CHECK that compares MACs may differ)" >&2
+}
+
 show_state() {
   local file netns
   for file in "$SANDBOX"/netns/*; do
@@ -122,10 +162,10 @@ add_netns 'pod'
 in_netns node ip link add 'master0' netns "$SANDBOX/netns/"'node' type veth peer name 'master0-peer' netns "$SANDBOX/netns/"'node'
 in_netns 'node' ip link set 'master0' up
 in_netns 'node' ip link set 'master0-peer' up
-ln -s '/var/cache/cni-conform/upstream/1.9.1+ds1-1/bin/macvlan' "$SANDBOX/bin/"'macvlan'
+ln -s '/usr/lib/cni/macvlan' "$SANDBOX/bin/"'macvlan'
 for fixture in conform-veth conform-ipam; do ln -s '/work/main/target/debug/cni-conform' "$SANDBOX/bin/$fixture"; done
 
-echo '### step 1 (add)'
+echo '### step 1 (exec)'
 echo '--- macvlan ADD (recorded: exit status 0)'
 run_plugin node 0 "$SANDBOX"'/bin/macvlan' \
   'CNI_ARGS=' \
@@ -135,22 +175,10 @@ run_plugin node 0 "$SANDBOX"'/bin/macvlan' \
   'CNI_NETNS='"$SANDBOX"'/netns/pod' \
   'CNI_PATH='"$SANDBOX"'/bin:/opt/cni/bin:/usr/lib/cni' \
   'PATH=/root/.cargo/bin:/root/.cargo/bin:/root/.pyenv/plugins/pyenv-virtualenv/shims:/root/.pyenv/shims:/root/.pyenv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' <<'CNI_STDIN_1'
-{"type":"macvlan","master":"master0","mode":"bridge","ipam":{"type":"conform-ipam","addresses":[{"address":"10.10.0.2/24","gateway":"10.10.0.1"}],"routes":[{"dst":"10.99.0.0/16","gw":"10.10.0.1"}],"callLog":"${SANDBOX}/ipam.log"},"name":"core","cniVersion":"1.1.0"}
+{"type":"macvlan","master":"master0","mode":"bridge","ipam":{"type":"conform-ipam","addresses":[{"address":"10.10.0.2/24","gateway":"10.10.0.1"}],"routes":[{"dst":"10.99.0.0/16","gw":"10.10.0.1"}],"callLog":"${SANDBOX}/ipam.log"},"name":"core","cniVersion":"1.0.0","linkInContainer":true}
 CNI_STDIN_1
+pin_mac 'pod' 'eth0' 'da:5c:f9:fb:0d:f2'
 
-echo '### step 2 (gc)'
-echo '--- macvlan GC (recorded: exit status 0)'
-run_plugin node 0 "$SANDBOX"'/bin/macvlan' \
-  'CNI_ARGS=' \
-  'CNI_COMMAND=GC' \
-  'CNI_CONTAINERID=' \
-  'CNI_IFNAME=' \
-  'CNI_NETNS=' \
-  'CNI_PATH='"$SANDBOX"'/bin:/opt/cni/bin:/usr/lib/cni' \
-  'PATH=/root/.cargo/bin:/root/.cargo/bin:/root/.pyenv/plugins/pyenv-virtualenv/shims:/root/.pyenv/shims:/root/.pyenv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' <<'CNI_STDIN_2'
-{"type":"macvlan","master":"master0","mode":"bridge","ipam":{"type":"conform-ipam","addresses":[{"address":"10.10.0.2/24","gateway":"10.10.0.1"}],"routes":[{"dst":"10.99.0.0/16","gw":"10.10.0.1"}],"callLog":"${SANDBOX}/ipam.log"},"name":"core","cniVersion":"1.1.0","cni.dev/valid-attachments":[{"containerID":"conform-ctr","ifname":"eth0"}],"cni.dev/attachments":[{"containerID":"conform-ctr","ifname":"eth0"}]}
-CNI_STDIN_2
-
-echo '### state after step 2 (gc)'
+echo '### state after step 1 (exec)'
 show_state
 end_of_replay

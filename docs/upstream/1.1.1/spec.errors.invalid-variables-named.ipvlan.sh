@@ -1,42 +1,23 @@
 #!/usr/bin/env bash
-# cni-conform reproducer: scenario core-after-earlier-plugin at CNI version 1.0.0, failure 1 of 1.
-# Run as root: bash core-after-earlier-plugin@1.0.0-1.sh
+# cni-conform reproducer: scenario core-env-ifname-colon at CNI version 0.1.0, failure 1 of 1.
+# Run as root: bash core-env-ifname-colon@0.1.0-1.sh
 # Builds the scenario's namespaces and links with ip, replays its steps up to the failing
 # one with each plugin's recorded environment and stdin, prints every output and then the
 # state of every netns, and removes everything on exit.
 #
-# clause   spec.add.prev-result-passthrough (MUST)
-# step     1 (add)
+# clause   spec.errors.invalid-variables-named (MUST)
+# step     1 (exec)
 # expected vs actual:
-#   the ADD result drops or changes what its prevResult held: interface side0-host is missing; interface side0 is missing; address 10.77.0.2/24 is missing; route 10.78.0.0/16 via 10.77.0.1 is missing
+#   code 4 (invalid environment variables), but the message names no CNI variable: "interface name contains / or : or whitespace characters"
 #
-# the failing execution as recorded: vlan ADD, exit status 0
+# the failing execution as recorded: ipvlan ADD, exit status 1
 #   stdout:
 #     {
-#         "cniVersion": "1.0.0",
-#         "interfaces": [
-#             {
-#                 "mac": "4e:c5:41:e1:64:8f",
-#                 "name": "eth0",
-#                 "sandbox": "/tmp/cni-conform-Xkk75b/netns/pod"
-#             }
-#         ],
-#         "ips": [
-#             {
-#                 "address": "10.10.0.2/24",
-#                 "gateway": "10.10.0.1",
-#                 "interface": 0
-#             }
-#         ],
-#         "routes": [
-#             {
-#                 "dst": "10.99.0.0/16",
-#                 "gw": "10.10.0.1"
-#             }
-#         ]
+#         "code": 4,
+#         "msg": "interface name contains / or : or whitespace characters"
 #     }
 #
-# plugin under test: /var/cache/cni-conform/upstream/1.9.1+ds1-1/bin/vlan
+# plugin under test: /usr/lib/cni/ipvlan
 
 WROTE_BY='/work/main/target/debug/cni-conform'
 set -euo pipefail
@@ -129,6 +110,21 @@ end_of_replay() {
   fi
 }
 
+# A link made again here gets another MAC than in the recorded run, and the recorded stdin of a
+# later CHECK or DEL (prevResult) names the recorded one: give the link that MAC, or, for a link
+# that has its lower link's MAC (an ipvlan), the lower link in another netns.
+pin_mac() {
+  in_netns "$1" ip link set dev "$2" address "$3" 2>/dev/null && return
+  local lower file name
+  lower=$(in_netns "$1" ip -o link show dev "$2" | sed -n 's/^[0-9]*: [^@]*@if\([0-9]*\):.*/\1/p')
+  for file in "$SANDBOX"/netns/*; do
+    [ -n "$lower" ] && [ "${file##*/}" != "$1" ] || continue
+    name=$(in_netns "${file##*/}" ip -o link show | awk -F': ' -v i="$lower" '$1 == i { sub(/@.*/, "", $2); print $2 }')
+    [ -n "$name" ] && in_netns "${file##*/}" ip link set dev "$name" address "$3" 2>/dev/null && return
+  done
+  echo "(could not give $1/$2 its recorded MAC $3: a later CHECK that compares MACs may differ)" >&2
+}
+
 show_state() {
   local file netns
   for file in "$SANDBOX"/netns/*; do
@@ -146,33 +142,22 @@ add_netns 'pod'
 in_netns node ip link add 'master0' netns "$SANDBOX/netns/"'node' type veth peer name 'master0-peer' netns "$SANDBOX/netns/"'node'
 in_netns 'node' ip link set 'master0' up
 in_netns 'node' ip link set 'master0-peer' up
-ln -s '/var/cache/cni-conform/upstream/1.9.1+ds1-1/bin/vlan' "$SANDBOX/bin/"'vlan'
+ln -s '/usr/lib/cni/ipvlan' "$SANDBOX/bin/"'ipvlan'
 for fixture in conform-veth conform-ipam; do ln -s '/work/main/target/debug/cni-conform' "$SANDBOX/bin/$fixture"; done
 
-echo '### step 1 (add)'
-echo '--- conform-veth ADD (recorded: exit status 0)'
-run_plugin node 0 "$SANDBOX"'/bin/conform-veth' \
+echo '### step 1 (exec)'
+echo '--- ipvlan ADD (recorded: exit status 1)'
+run_plugin node 1 "$SANDBOX"'/bin/ipvlan' \
   'CNI_ARGS=' \
   'CNI_COMMAND=ADD' \
   'CNI_CONTAINERID=conform-ctr' \
-  'CNI_IFNAME=eth0' \
+  'CNI_IFNAME=a:b' \
   'CNI_NETNS='"$SANDBOX"'/netns/pod' \
   'CNI_PATH='"$SANDBOX"'/bin:/opt/cni/bin:/usr/lib/cni' \
   'PATH=/root/.cargo/bin:/root/.cargo/bin:/root/.pyenv/plugins/pyenv-virtualenv/shims:/root/.pyenv/shims:/root/.pyenv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' <<'CNI_STDIN_1'
-{"type":"conform-veth","containerInterface":"side0","hostInterface":"side0-host","ipam":{"type":"conform-ipam","addresses":[{"address":"10.77.0.2/24","gateway":"10.77.0.1"}],"routes":[{"dst":"10.78.0.0/16","gw":"10.77.0.1"}],"callLog":"${SANDBOX}/ipam.log"},"name":"core-after-earlier-plugin","cniVersion":"1.0.0"}
+{"type":"ipvlan","master":"master0","mode":"l2","ipam":{"type":"conform-ipam","addresses":[{"address":"10.10.0.2/24","gateway":"10.10.0.1"}],"routes":[{"dst":"10.99.0.0/16","gw":"10.10.0.1"}],"callLog":"${SANDBOX}/ipam.log"},"name":"core","cniVersion":"0.1.0"}
 CNI_STDIN_1
-echo '--- vlan ADD (recorded: exit status 0)'
-run_plugin node 0 "$SANDBOX"'/bin/vlan' \
-  'CNI_ARGS=' \
-  'CNI_COMMAND=ADD' \
-  'CNI_CONTAINERID=conform-ctr' \
-  'CNI_IFNAME=eth0' \
-  'CNI_NETNS='"$SANDBOX"'/netns/pod' \
-  'CNI_PATH='"$SANDBOX"'/bin:/opt/cni/bin:/usr/lib/cni' \
-  'PATH=/root/.cargo/bin:/root/.cargo/bin:/root/.pyenv/plugins/pyenv-virtualenv/shims:/root/.pyenv/shims:/root/.pyenv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' <<'CNI_STDIN_2'
-{"type":"vlan","master":"master0","vlanId":100,"ipam":{"type":"conform-ipam","addresses":[{"address":"10.10.0.2/24","gateway":"10.10.0.1"}],"routes":[{"dst":"10.99.0.0/16","gw":"10.10.0.1"}],"callLog":"${SANDBOX}/ipam.log"},"name":"core-after-earlier-plugin","cniVersion":"1.0.0","prevResult":{"cniVersion":"1.0.0","interfaces":[{"name":"side0-host","mac":"9e:a7:e5:67:fc:cc"},{"name":"side0","mac":"0a:85:84:da:1f:24","sandbox":"${SANDBOX}/netns/pod"}],"ips":[{"interface":1,"address":"10.77.0.2/24","gateway":"10.77.0.1"}],"routes":[{"dst":"10.78.0.0/16","gw":"10.77.0.1"}]}}
-CNI_STDIN_2
 
-echo '### state after step 1 (add)'
+echo '### state after step 1 (exec)'
 show_state
 end_of_replay

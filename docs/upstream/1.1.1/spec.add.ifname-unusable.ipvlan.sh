@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
-# cni-conform reproducer: scenario core-gc-forwarded at CNI version 1.1.0, failure 1 of 1.
-# Run as root: bash core-gc-forwarded@1.1.0-1.sh
+# cni-conform reproducer: scenario core-env-ifname-template-prefix at CNI version 0.1.0, failure 1 of 2.
+# Run as root: bash core-env-ifname-template-prefix@0.1.0-1.sh
 # Builds the scenario's namespaces and links with ip, replays its steps up to the failing
 # one with each plugin's recorded environment and stdin, prints every output and then the
 # state of every netns, and removes everything on exit.
 #
-# clause   spec.gc.forward (MUST)
-# step     2 (gc)
+# clause   spec.add.ifname-unusable (MUST)
+# step     1 (add)
 # expected vs actual:
-#   IPAM delegate calls were [], expected [GC]
+#   link pod/eth0 is still present
 #
-# the failing execution as recorded: host-device GC, exit status 0
+# the failing execution as recorded: ipvlan ADD, exit status 1
+#   stdout:
+#     {
+#         "code": 999,
+#         "msg": "failed to refetch ipvlan \"eth%d\": Link not found"
+#     }
 #
-# plugin under test: /var/cache/cni-conform/upstream/1.9.1+ds1-1/bin/host-device
+# plugin under test: /usr/lib/cni/ipvlan
 
 WROTE_BY='/work/main/target/debug/cni-conform'
 set -euo pipefail
@@ -105,6 +110,21 @@ end_of_replay() {
   fi
 }
 
+# A link made again here gets another MAC than in the recorded run, and the recorded stdin of a
+# later CHECK or DEL (prevResult) names the recorded one: give the link that MAC, or, for a link
+# that has its lower link's MAC (an ipvlan), the lower link in another netns.
+pin_mac() {
+  in_netns "$1" ip link set dev "$2" address "$3" 2>/dev/null && return
+  local lower file name
+  lower=$(in_netns "$1" ip -o link show dev "$2" | sed -n 's/^[0-9]*: [^@]*@if\([0-9]*\):.*/\1/p')
+  for file in "$SANDBOX"/netns/*; do
+    [ -n "$lower" ] && [ "${file##*/}" != "$1" ] || continue
+    name=$(in_netns "${file##*/}" ip -o link show | awk -F': ' -v i="$lower" '$1 == i { sub(/@.*/, "", $2); print $2 }')
+    [ -n "$name" ] && in_netns "${file##*/}" ip link set dev "$name" address "$3" 2>/dev/null && return
+  done
+  echo "(could not give $1/$2 its recorded MAC $3: a later CHECK that compares MACs may differ)" >&2
+}
+
 show_state() {
   local file netns
   for file in "$SANDBOX"/netns/*; do
@@ -119,38 +139,25 @@ show_state() {
 echo '### topology'
 add_netns 'node'
 add_netns 'pod'
-in_netns node ip link add 'hostdev0' netns "$SANDBOX/netns/"'node' type veth peer name 'hostdev0-peer' netns "$SANDBOX/netns/"'node'
-in_netns 'node' ip link set 'hostdev0' up
-in_netns 'node' ip link set 'hostdev0-peer' up
-ln -s '/var/cache/cni-conform/upstream/1.9.1+ds1-1/bin/host-device' "$SANDBOX/bin/"'host-device'
+in_netns node ip link add 'master0' netns "$SANDBOX/netns/"'node' type veth peer name 'master0-peer' netns "$SANDBOX/netns/"'node'
+in_netns 'node' ip link set 'master0' up
+in_netns 'node' ip link set 'master0-peer' up
+ln -s '/usr/lib/cni/ipvlan' "$SANDBOX/bin/"'ipvlan'
 for fixture in conform-veth conform-ipam; do ln -s '/work/main/target/debug/cni-conform' "$SANDBOX/bin/$fixture"; done
 
 echo '### step 1 (add)'
-echo '--- host-device ADD (recorded: exit status 0)'
-run_plugin node 0 "$SANDBOX"'/bin/host-device' \
+echo '--- ipvlan ADD (recorded: exit status 1)'
+run_plugin node 1 "$SANDBOX"'/bin/ipvlan' \
   'CNI_ARGS=' \
   'CNI_COMMAND=ADD' \
   'CNI_CONTAINERID=conform-ctr' \
-  'CNI_IFNAME=eth0' \
+  'CNI_IFNAME=eth%d' \
   'CNI_NETNS='"$SANDBOX"'/netns/pod' \
   'CNI_PATH='"$SANDBOX"'/bin:/opt/cni/bin:/usr/lib/cni' \
   'PATH=/root/.cargo/bin:/root/.cargo/bin:/root/.pyenv/plugins/pyenv-virtualenv/shims:/root/.pyenv/shims:/root/.pyenv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' <<'CNI_STDIN_1'
-{"type":"host-device","device":"hostdev0","ipam":{"type":"conform-ipam","addresses":[{"address":"10.10.0.2/24","gateway":"10.10.0.1"}],"routes":[{"dst":"10.99.0.0/16","gw":"10.10.0.1"}],"callLog":"${SANDBOX}/ipam.log"},"name":"core","cniVersion":"1.1.0"}
+{"type":"ipvlan","master":"master0","mode":"l2","ipam":{"type":"conform-ipam","addresses":[{"address":"10.10.0.2/24","gateway":"10.10.0.1"}],"routes":[{"dst":"10.99.0.0/16","gw":"10.10.0.1"}],"callLog":"${SANDBOX}/ipam.log"},"name":"core","cniVersion":"0.1.0"}
 CNI_STDIN_1
 
-echo '### step 2 (gc)'
-echo '--- host-device GC (recorded: exit status 0)'
-run_plugin node 0 "$SANDBOX"'/bin/host-device' \
-  'CNI_ARGS=' \
-  'CNI_COMMAND=GC' \
-  'CNI_CONTAINERID=' \
-  'CNI_IFNAME=' \
-  'CNI_NETNS=' \
-  'CNI_PATH='"$SANDBOX"'/bin:/opt/cni/bin:/usr/lib/cni' \
-  'PATH=/root/.cargo/bin:/root/.cargo/bin:/root/.pyenv/plugins/pyenv-virtualenv/shims:/root/.pyenv/shims:/root/.pyenv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' <<'CNI_STDIN_2'
-{"type":"host-device","device":"hostdev0","ipam":{"type":"conform-ipam","addresses":[{"address":"10.10.0.2/24","gateway":"10.10.0.1"}],"routes":[{"dst":"10.99.0.0/16","gw":"10.10.0.1"}],"callLog":"${SANDBOX}/ipam.log"},"name":"core","cniVersion":"1.1.0","cni.dev/valid-attachments":[{"containerID":"conform-ctr","ifname":"eth0"}],"cni.dev/attachments":[{"containerID":"conform-ctr","ifname":"eth0"}]}
-CNI_STDIN_2
-
-echo '### state after step 2 (gc)'
+echo '### state after step 1 (add)'
 show_state
 end_of_replay
