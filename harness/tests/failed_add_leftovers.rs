@@ -59,9 +59,9 @@ fn failures_of<'a>(case: &'a Value, clause: &str) -> Vec<&'a Value> {
 }
 
 /// Also selects `ipam-add-failure-delegate-del`, whose only step is the failed ADD.
-const IPAM_ADD_FAILURE: [&str; 4] = ["--filter", "ipam-add-failure", "--versions", "1.0.0"];
+const IPAM_ADD_FAILURE: [&str; 4] = ["--filter", "[i]pam-add-failure", "--versions", "1.0.0"];
 /// A failing `exec` ADD and no DEL step.
-const IPAM_TYPE_PATH: [&str; 4] = ["--filter", "ipam-type-path", "--versions", "1.0.0"];
+const IPAM_TYPE_PATH: [&str; 4] = ["--filter", "[i]pam-type-path", "--versions", "1.0.0"];
 
 #[test]
 fn a_failed_add_whose_leftovers_del_removes_differs_under_spec_and_fails_under_reference() {
