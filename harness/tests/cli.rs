@@ -290,7 +290,9 @@ fn explain_tells_what_a_clause_in_a_report_means() {
     assert!(
         stdout.contains(
             "clause spec.del.cleanup (spec, Section 2: Execution Protocol (DEL), SHOULD)"
-        ) && stdout.contains("declared by: core-lifecycle, chained-seed, host-master"),
+        ) && stdout.contains("declared by: core-lifecycle, ")
+            && stdout.contains("macvlan-mode-default, ")
+            && stdout.contains("chained-seed, host-master"),
         "{stdout}"
     );
 
