@@ -48,9 +48,12 @@ fn attachment_configs(file: &Path) -> Vec<(String, Value)> {
 /// The network the suite runs for a scenario (before `${SANDBOX}` is replaced).
 fn scenario_network(id: &str) -> Value {
     let library = Library::at(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios"));
-    let scenario = library
-        .load(&library.scenarios_dir.join(format!("{id}.yaml")))
-        .unwrap_or_else(|e| panic!("scenario {id}: {e}"));
+    let (scenarios, errors) = library.load_all();
+    assert!(errors.is_empty(), "{errors:?}");
+    let scenario = scenarios
+        .into_iter()
+        .find(|s| s.id == id)
+        .unwrap_or_else(|| panic!("no scenario {id}"));
     match scenario.network {
         NetworkSource::Inline(value) => value,
         NetworkSource::File(name) => {

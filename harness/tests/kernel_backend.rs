@@ -177,6 +177,8 @@ fn an_installed_cni_conform_advises_installed_commands_only() {
             "run",
             "--plugin",
             "/bin/true",
+            "--plugin-type",
+            "vlan",
             "--kernel",
             "uml",
             "--filter",
@@ -195,7 +197,15 @@ fn an_installed_cni_conform_advises_installed_commands_only() {
     std::fs::remove_file(&fake.binary).unwrap();
     let output = fake
         .command(&copy)
-        .args(["run", "--plugin", "/bin/true", "--kernel", "uml"])
+        .args([
+            "run",
+            "--plugin",
+            "/bin/true",
+            "--plugin-type",
+            "vlan",
+            "--kernel",
+            "uml",
+        ])
         .output()
         .unwrap();
     let err = stderr(&output);

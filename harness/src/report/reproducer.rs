@@ -319,10 +319,11 @@ end_of_replay() {
 pin_mac() {
   in_netns "$1" ip link set dev "$2" address "$3" 2>/dev/null && return
   local lower file name
-  lower=$(in_netns "$1" ip -o link show dev "$2" | sed -n 's/^[0-9]*: [^@]*@if\([0-9]*\):.*/\1/p')
+  # (The link may be missing: a replayed ADD that failed where the recorded one succeeded.)
+  lower=$(in_netns "$1" ip -o link show dev "$2" 2>/dev/null | sed -n 's/^[0-9]*: [^@]*@if\([0-9]*\):.*/\1/p') || true
   for file in "$SANDBOX"/netns/*; do
     [ -n "$lower" ] && [ "${file##*/}" != "$1" ] || continue
-    name=$(in_netns "${file##*/}" ip -o link show | awk -F': ' -v i="$lower" '$1 == i { sub(/@.*/, "", $2); print $2 }')
+    name=$(in_netns "${file##*/}" ip -o link show | awk -F': ' -v i="$lower" '$1 == i { sub(/@.*/, "", $2); print $2 }') || true
     [ -n "$name" ] && in_netns "${file##*/}" ip link set dev "$name" address "$3" 2>/dev/null && return
   done
   echo "(could not give $1/$2 its recorded MAC $3: a later CHECK that compares MACs may differ)" >&2
