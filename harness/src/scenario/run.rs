@@ -462,3 +462,40 @@ impl Matcher {
         self.0.is_match(id)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::test_support::case;
+
+    /// Cases the kernel could not make links for did not run: a run of nothing else is not
+    /// judged, and says why, whatever statuses the other cases have.
+    #[test]
+    fn a_type_the_kernel_lacks_links_for_goes_unjudged_and_says_why() {
+        let lacking = CaseStatus::Unsupported {
+            features: vec![],
+            reason: "kernel: no dummy (module dummy: Operation not supported)".into(),
+        };
+        let declined = CaseStatus::Unsupported {
+            features: vec![Feature::Chaining],
+            reason: "chaining is not supported".into(),
+        };
+        let options = SuiteOptions::reference("/bin/true");
+        let not_run = case("core-lifecycle", CniVersion::V1_0_0, lacking.clone());
+        assert!(!not_run.ran());
+        assert_eq!(
+            lacking.to_string(),
+            "unsupported (kernel: no dummy (module dummy: Operation not supported))"
+        );
+        let problems = unjudged(&[not_run], &options);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].contains("kernel: no dummy") && problems[0].contains("nothing was judged"),
+            "{problems:?}"
+        );
+        // A declined capability is a verdict on a case that ran.
+        let declined = case("chained-seed", CniVersion::V1_0_0, declined);
+        assert!(declined.ran());
+        assert!(unjudged(&[declined], &options).is_empty());
+    }
+}
