@@ -386,7 +386,6 @@ pub struct Selection {
     pub errors: Vec<ScenarioFileError>,
 }
 
-/// The error for a type no pack is for, listing those there are.
 /// The type a command tests (`run`, `fuzz`, `bench`): `--plugin-type` (`given`), else the
 /// plugin's file name (as given, before symlinks are followed: a `vlan` that links to a
 /// versioned file is still a vlan), else `vlan` for the default plugin. A type must have a pack
@@ -433,6 +432,7 @@ pub fn bundled_type_pack(given: Option<String>, plugin: Option<&Path>) -> Result
     })
 }
 
+/// The error for a type no pack is for, listing those there are.
 pub fn unknown_type(plugin_type: &str, packs: &Packs) -> String {
     format!(
         "no pack for plugin type {plugin_type:?}; the types with a pack are {} (--plugin-type \
