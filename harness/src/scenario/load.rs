@@ -195,9 +195,9 @@ impl Library {
     /// for the type ([`TypePack::instantiate`]), plus any file at the folder's top. A folder
     /// without packs (a user's own scenarios) runs as it is, for any type.
     pub fn load_for(&self, plugin_type: &str) -> Result<Selection, String> {
-        let (packs, pack_errors) = self.packs();
+        let (packs, _) = self.packs();
+        // load_all reports an unusable pack.yaml among its errors already.
         let (scenarios, mut errors) = self.load_all();
-        errors.extend(pack_errors);
         let pack = match packs.types.get(plugin_type) {
             Some(pack) => Some(pack.clone()),
             None if packs.types.is_empty() => None,
@@ -493,6 +493,35 @@ mod tests {
         )
         .unwrap();
         Library::at(&scenarios).load(&file)
+    }
+
+    /// An unusable pack.yaml is one error of the selection, whatever type is selected.
+    #[test]
+    fn a_bad_pack_file_is_reported_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let scenarios = dir.path().join("scenarios");
+        for (pack, text) in [
+            (
+                "vlan",
+                "type: vlan\ndescription: d\nminimal: {plugin: {type: vlan}}\n",
+            ),
+            (
+                "macvlan",
+                "type: ipvlan\ndescription: d\nminimal: {plugin: {type: ipvlan}}\n",
+            ),
+        ] {
+            std::fs::create_dir_all(scenarios.join(pack)).unwrap();
+            std::fs::write(scenarios.join(pack).join(PACK_FILE), text).unwrap();
+        }
+        let selection = Library::at(&scenarios).load_for("vlan").unwrap();
+        assert_eq!(selection.errors.len(), 1, "{:?}", selection.errors);
+        assert!(
+            selection.errors[0]
+                .message
+                .contains("differs from the folder's name"),
+            "{:?}",
+            selection.errors
+        );
     }
 
     /// A stored state no step names is checked by nothing: it goes when its last step does.
