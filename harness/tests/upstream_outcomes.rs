@@ -134,7 +134,12 @@ fn judge_release(bin: &Path, version: &str) {
                 .collect(),
             vec![],
         ),
-        None => present.into_iter().partition(|t| native(&library, t)),
+        None => {
+            let (packs, _) = library.packs();
+            present
+                .into_iter()
+                .partition(|t| native(&packs.types[*t].kernel))
+        }
     };
     let guest = (!in_guest.is_empty()).then(|| in_guest_copy(&in_guest));
     let mut mismatches = Vec::new();
@@ -177,10 +182,8 @@ fn judge_release(bin: &Path, version: &str) {
 /// The types a guest copy of this test is to judge (comma-separated).
 const TYPES_VAR: &str = "CNI_CONFORM_OUTCOMES_TYPES";
 
-/// Whether this kernel makes every link kind of the type (inside the guest: always).
-fn native(library: &Library, plugin_type: &str) -> bool {
-    let (packs, _) = library.packs();
-    let kinds = &packs.types[plugin_type].kernel;
+/// Whether this kernel makes every link kind of a type (inside the guest: always).
+fn native(kinds: &[cni_conform::kernel::LinkKind]) -> bool {
     cni_conform::kernel::inside_uml()
         || cni_conform::kernel::missing_link_kinds(kinds).is_ok_and(|m| m.is_empty())
 }
